@@ -1,0 +1,151 @@
+//! Building and running the auth service: bind first (so tests can use port 0), then serve.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use draftr_auth_migration::MigratorTrait;
+use draftr_common::http::{Identify, health_routes, identify, serve, with_standard_layers};
+use draftr_common::jwt::{KeySource, SigningKey, TokenPolicy, TokenVerifier};
+use draftr_common::kv::KvStore;
+use jsonwebtoken::jwk::JwkSet;
+use sea_orm::DatabaseConnection;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+
+use crate::config::{AuthSettings, TokenSettings};
+use crate::passwords::Passwords;
+use crate::service::AuthService;
+use crate::tokens::TokenIssuer;
+
+pub struct App {
+    listener: TcpListener,
+    port: u16,
+    router: Router,
+    service: Arc<AuthService>,
+    jwks: JwkSet,
+}
+
+/// Applies the auth migrations (also run by `draftr migrate`).
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    draftr_auth_migration::Migrator::up(db, None).await?;
+    Ok(())
+}
+
+/// The signing key: from configuration, else (development only) from a key file that is
+/// generated on first start.
+pub fn load_signing_key(settings: &TokenSettings) -> anyhow::Result<SigningKey> {
+    if let Some(pem) = &settings.signing_key_pem {
+        return SigningKey::from_pem(pem.expose_secret());
+    }
+    let path = &settings.signing_key_file;
+    if path.exists() {
+        return SigningKey::from_pem(&std::fs::read_to_string(path)?);
+    }
+    let key = SigningKey::generate();
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    write_private(path, key.to_pem())?;
+    tracing::warn!(
+        path = %path.display(),
+        "generated a development signing key; in production set DRAFTR_AUTH__TOKENS__SIGNING_KEY_PEM"
+    );
+    Ok(key)
+}
+
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
+}
+
+impl App {
+    /// Connects, migrates and binds, with shared state from `settings.redis`.
+    pub async fn build(settings: AuthSettings) -> anyhow::Result<Self> {
+        let kv = draftr_common::kv::connect(&settings.redis).await?;
+        Self::build_with(settings, kv).await
+    }
+
+    /// As [`App::build`], with the revocation/throttle store given (the embedded default
+    /// shares one in-process store between all subgraphs).
+    pub async fn build_with(settings: AuthSettings, kv: Arc<dyn KvStore>) -> anyhow::Result<Self> {
+        let db = draftr_common::db::connect(&settings.database).await?;
+        migrate(&db).await?;
+        let key = load_signing_key(&settings.tokens)?;
+        let jwks = key.jwks();
+        let policy = TokenPolicy {
+            issuer: settings.tokens.issuer.clone(),
+            audience: settings.tokens.audience.clone(),
+        };
+        let verifier =
+            TokenVerifier::new(KeySource::Static(jwks.clone()), &policy, kv.clone()).await?;
+        let service = Arc::new(AuthService::new(
+            db.clone(),
+            Passwords::new()?,
+            TokenIssuer::new(key, settings.tokens.clone()),
+            kv.clone(),
+            settings.throttle.clone(),
+        ));
+
+        let identify_state = Arc::new(Identify {
+            verifier: Arc::new(verifier),
+            trusted_proxies: settings.trusted_proxies.clone(),
+        });
+        let graphql =
+            draftr_common::graphql::routes(crate::graphql::schema(service.clone())).layer(
+                axum::middleware::from_fn_with_state(identify_state, identify),
+            );
+        let jwks_doc = jwks.clone();
+        let ready_db = db.clone();
+        let router = with_standard_layers(
+            graphql
+                .route(
+                    "/.well-known/jwks.json",
+                    get(move || {
+                        let jwks = jwks_doc.clone();
+                        async move { axum::Json(jwks) }
+                    }),
+                )
+                .merge(health_routes(move || {
+                    let db = ready_db.clone();
+                    async move { db.ping().await.map_err(|e| e.to_string()) }
+                })),
+        );
+
+        let listener = TcpListener::bind(&settings.listen).await?;
+        let port = listener.local_addr()?.port();
+        Ok(Self {
+            listener,
+            port,
+            router,
+            service,
+            jwks,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The public keys, for subgraphs in the same process.
+    pub fn jwks(&self) -> JwkSet {
+        self.jwks.clone()
+    }
+
+    pub fn service(&self) -> Arc<AuthService> {
+        self.service.clone()
+    }
+
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        tracing::info!(port = self.port, "auth subgraph listening");
+        serve(self.listener, self.router, shutdown).await
+    }
+}

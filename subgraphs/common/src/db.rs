@@ -1,0 +1,121 @@
+//! Opening a service's database, the same way on SQLite (embedded default) and PostgreSQL.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use secrecy::ExposeSecret;
+
+use crate::config::DatabaseSettings;
+
+/// Opens the pool described by `settings`.
+///
+/// SQLite: the file (and its folder) is created; WAL journaling so readers never block the one
+/// writer, and a busy timeout so concurrent writers queue instead of failing with `SQLITE_BUSY`.
+/// PostgreSQL: when a schema is configured it is created if missing and made the connection's
+/// `search_path`, so the service's migrations and queries stay inside the schema it owns.
+pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
+    let url = settings.url.expose_secret();
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(settings.max_connections)
+        .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
+        .acquire_timeout(Duration::from_secs(settings.connect_timeout_secs.max(5)))
+        .sqlx_logging(false);
+
+    if url.starts_with("sqlite:") {
+        if let Some(path) = sqlite_path(url) {
+            if let Some(parent) = Path::new(path)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    DbErr::Custom(format!("cannot create {}: {e}", parent.display()))
+                })?;
+            }
+        }
+        opts.map_sqlx_sqlite_opts(|o| {
+            o.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+        return Database::connect(opts).await;
+    }
+
+    if let Some(schema) = &settings.schema {
+        validate_schema_name(schema)?;
+        let mut bootstrap = ConnectOptions::new(url.to_owned());
+        bootstrap
+            .max_connections(1)
+            .sqlx_logging(false)
+            .connect_timeout(Duration::from_secs(settings.connect_timeout_secs));
+        let db = Database::connect(bootstrap).await?;
+        // Concurrent starts may race to create the schema; IF NOT EXISTS can still collide on
+        // the catalog's unique index, which only means someone else won.
+        if let Err(err) = db
+            .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+            .await
+        {
+            if !err.to_string().contains("duplicate key") {
+                return Err(err);
+            }
+        }
+        db.close().await?;
+        opts.set_schema_search_path(schema.clone());
+    }
+    Database::connect(opts).await
+}
+
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// Schema names are interpolated into DDL, so only plain identifiers are accepted.
+fn validate_schema_name(schema: &str) -> Result<(), DbErr> {
+    let ok = !schema.is_empty()
+        && schema.len() <= 63
+        && schema
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(DbErr::Custom(format!(
+            "invalid schema name {schema:?}: use lowercase letters, digits and _"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_paths_are_found_in_urls() {
+        assert_eq!(
+            sqlite_path("sqlite://data/a.db?mode=rwc"),
+            Some("data/a.db")
+        );
+        assert_eq!(sqlite_path("sqlite:a.db"), Some("a.db"));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+    }
+
+    #[test]
+    fn schema_names_that_could_inject_sql_are_refused() {
+        assert!(validate_schema_name("auth").is_ok());
+        assert!(validate_schema_name("t_0a1b").is_ok());
+        assert!(validate_schema_name("auth\"; drop schema public; --").is_err());
+        assert!(validate_schema_name("Auth").is_err());
+        assert!(validate_schema_name("").is_err());
+    }
+}

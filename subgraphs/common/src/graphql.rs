@@ -1,0 +1,132 @@
+//! Serving an async-graphql schema the Draftr way: limits, error codes, the caller in the
+//! context, the GraphiQL page, and Relay pagination helpers.
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql::{ObjectType, Schema, SchemaBuilder, SimpleObject, SubscriptionType};
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::Router;
+use axum::extract::{Extension, State};
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::error::{ApiError, ApiResult, ErrorCodes};
+use crate::http::RequestMeta;
+use crate::jwt::Viewer;
+
+/// The limits every subgraph applies, since the unlicensed router cannot enforce depth or
+/// alias limits for us (and subgraphs must not trust that only the router reaches them).
+pub fn harden<Q, M, S>(builder: SchemaBuilder<Q, M, S>) -> SchemaBuilder<Q, M, S>
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    builder
+        .extension(ErrorCodes)
+        .limit_depth(16)
+        .limit_complexity(2_000)
+        .limit_recursive_depth(32)
+        .limit_directives(20)
+}
+
+/// The caller of this request (put in the request data by the subgraph's handler).
+pub fn viewer<'a>(ctx: &'a async_graphql::Context<'_>) -> &'a Viewer {
+    static ANON: Viewer = Viewer::Anonymous;
+    ctx.data_opt::<Viewer>().unwrap_or(&ANON)
+}
+
+/// Request facts (id, client address) for logging and throttling.
+pub fn request_meta<'a>(ctx: &'a async_graphql::Context<'_>) -> Option<&'a RequestMeta> {
+    ctx.data_opt::<RequestMeta>()
+}
+
+/// Extra fields of every Draftr connection.
+#[derive(SimpleObject, Debug, Clone, Copy)]
+pub struct ConnectionFields {
+    /// How many items the whole list has, across all pages.
+    pub total_count: u64,
+}
+
+/// The page size a client asked for, checked: default 20, at most 100.
+pub fn page_size(first: Option<i32>) -> ApiResult<u64> {
+    match first {
+        None => Ok(20),
+        Some(n) if (1..=100).contains(&n) => Ok(n as u64),
+        Some(_) => Err(ApiError::bad_input(
+            "first",
+            "first must be between 1 and 100",
+        )),
+    }
+}
+
+/// Cursors are opaque to clients; inside they are the sort key of the last item seen, so a
+/// page stays stable while rows are inserted before or after it.
+pub fn encode_cursor(key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(key)
+}
+
+pub fn decode_cursor(cursor: &str) -> ApiResult<String> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| ApiError::bad_input("after", "after is not a cursor this API returned"))
+}
+
+/// GET on a subgraph's GraphQL path shows GraphiQL, for trying a subgraph on its own.
+async fn graphiql() -> impl IntoResponse {
+    Html(GraphiQLSource::build().endpoint("/").finish())
+}
+
+async fn graphql_post<Q, M, S>(
+    State(schema): State<Schema<Q, M, S>>,
+    Extension(viewer): Extension<Viewer>,
+    Extension(meta): Extension<RequestMeta>,
+    request: GraphQLRequest,
+) -> GraphQLResponse
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    schema
+        .execute(request.into_inner().data(viewer).data(meta))
+        .await
+        .into()
+}
+
+/// `POST /` runs GraphQL with the caller (from [`crate::http::identify`]) in the request data;
+/// `GET /` shows GraphiQL.
+pub fn routes<Q, M, S>(schema: Schema<Q, M, S>) -> Router
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    Router::new()
+        .route("/", get(graphiql).post(graphql_post::<Q, M, S>))
+        .with_state(schema)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_bad_input() {
+        let c = encode_cursor("0190f1c2-aaaa");
+        assert_eq!(decode_cursor(&c).unwrap(), "0190f1c2-aaaa");
+        assert!(decode_cursor("!!!").is_err());
+    }
+
+    #[test]
+    fn page_sizes_are_bounded() {
+        assert_eq!(page_size(None).unwrap(), 20);
+        assert_eq!(page_size(Some(100)).unwrap(), 100);
+        assert!(page_size(Some(0)).is_err());
+        assert!(page_size(Some(101)).is_err());
+        assert!(page_size(Some(-1)).is_err());
+    }
+}

@@ -1,0 +1,121 @@
+//! Test helpers: a database of its own for every test, on either backend.
+
+use secrecy::SecretString;
+use uuid::Uuid;
+
+use crate::config::{DatabaseSettings, RedisSettings};
+
+/// The two backends every data-layer test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// A database for one test. SQLite files are deleted with it; PostgreSQL schemas live in the
+/// `draftr_test` database, which `.ci/run` recreates before each run.
+pub struct TestDatabase {
+    pub settings: DatabaseSettings,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// `DRAFTR_TEST_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/draftr_test`.
+pub fn postgres_test_url() -> String {
+    std::env::var("DRAFTR_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/draftr_test".to_owned())
+}
+
+/// `DRAFTR_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`.
+pub fn redis_test_settings() -> RedisSettings {
+    let url = std::env::var("DRAFTR_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    RedisSettings {
+        url: Some(SecretString::from(url)),
+    }
+}
+
+impl TestDatabase {
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Postgres => Self::postgres().await,
+            Backend::Sqlite => Self::sqlite(),
+        }
+    }
+
+    /// A fresh schema in the test database (created on first use).
+    pub async fn postgres() -> Self {
+        ensure_postgres_test_database().await;
+        let schema = format!("t_{}", Uuid::new_v4().simple());
+        Self {
+            settings: DatabaseSettings {
+                url: SecretString::from(postgres_test_url()),
+                schema: Some(schema),
+                max_connections: 5,
+                ..Default::default()
+            },
+            _dir: None,
+        }
+    }
+
+    /// A fresh SQLite file in a temporary folder.
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        Self {
+            settings: DatabaseSettings {
+                url: SecretString::from(url),
+                schema: None,
+                max_connections: 5,
+                ..Default::default()
+            },
+            _dir: Some(dir),
+        }
+    }
+}
+
+async fn ensure_postgres_test_database() {
+    use sea_orm::{ConnectionTrait, Database};
+    static ONCE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    ONCE.get_or_init(|| async {
+        let url = postgres_test_url();
+        let (base, name) = url.rsplit_once('/').expect("database URL ends with /name");
+        let name = name.split('?').next().unwrap_or(name).to_owned();
+        let admin = Database::connect(format!("{base}/postgres"))
+            .await
+            .expect("PostgreSQL at 127.0.0.1:5432 (see README: how to start it)");
+        let exists = admin
+            .query_one_raw(sea_orm::Statement::from_string(
+                admin.get_database_backend(),
+                format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"),
+            ))
+            .await
+            .expect("query pg_database")
+            .is_some();
+        if !exists {
+            // Several test binaries may race here; losing the race is fine.
+            let _ = admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await;
+        }
+    })
+    .await;
+}
+
+/// Declares one `#[tokio::test]` per backend for an `async fn(Backend)`.
+#[macro_export]
+macro_rules! test_on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn on_postgres() {
+                    super::$name($crate::testing::Backend::Postgres).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn on_sqlite() {
+                    super::$name($crate::testing::Backend::Sqlite).await
+                }
+            }
+        )*
+    };
+}
