@@ -1,1 +1,220 @@
-fn main() {}
+//! The `draftr` command: run everything (the default), or one part, or a tool.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use draftr::embedded::{DEMO_USERS, Embedded, EmbeddedSettings};
+use draftr_common::Role;
+
+#[derive(Parser)]
+#[command(
+    name = "draftr",
+    version,
+    about = "Draftr: a property-reservation GraphQL supergraph"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Everything in one process: router and subgraphs, SQLite files, demo accounts (the default).
+    Run {
+        #[arg(long, env = "DRAFTR_DATA_DIR", default_value = ".draftr-data")]
+        data_dir: PathBuf,
+        #[arg(long, env = "DRAFTR_ROUTER_LISTEN", default_value = "127.0.0.1:4000")]
+        listen: String,
+        #[arg(long, env = "DRAFTR_AUTH_LISTEN", default_value = "127.0.0.1:4001")]
+        auth_listen: String,
+        /// Do not create the demo accounts.
+        #[arg(long)]
+        no_demo: bool,
+    },
+    /// The auth subgraph alone (production shape; settings from DRAFTR_AUTH__* and --config).
+    Auth {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// The router alone, from a config file and a supergraph file (hot-reloaded on change).
+    Router {
+        #[arg(long, default_value = "router/router.yaml")]
+        config: PathBuf,
+        #[arg(long, default_value = "schema/supergraph.graphql")]
+        supergraph: PathBuf,
+    },
+    /// Apply the database migrations of a subgraph and exit.
+    Migrate {
+        #[arg(value_parser = ["auth"])]
+        subgraph: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Export or check the subgraph SDLs and the composed supergraph.
+    Schema {
+        #[command(subcommand)]
+        action: SchemaAction,
+        #[arg(long, default_value = "schema", global = true)]
+        dir: PathBuf,
+    },
+    /// Administration.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum SchemaAction {
+    /// Write schema/<subgraph>.graphql and schema/supergraph.graphql from the code.
+    Export,
+    /// Fail if the committed files differ from the code, or if composition fails.
+    Check,
+}
+
+#[derive(Subcommand)]
+enum AdminAction {
+    /// Create the first ADMIN (or promote an existing account). The password is read from
+    /// DRAFTR_ADMIN_PASSWORD so it never appears in the process list or shell history.
+    Bootstrap {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "Administrator")]
+        display_name: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn auth_settings(config: Option<&std::path::Path>) -> anyhow::Result<draftr_auth::AuthSettings> {
+    draftr_common::config::load("auth", config)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    draftr_common::telemetry::init();
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Run {
+        data_dir: PathBuf::from(".draftr-data"),
+        listen: "127.0.0.1:4000".into(),
+        auth_listen: "127.0.0.1:4001".into(),
+        no_demo: false,
+    }) {
+        Command::Run {
+            data_dir,
+            listen,
+            auth_listen,
+            no_demo,
+        } => {
+            let settings = EmbeddedSettings {
+                data_dir: data_dir.clone(),
+                router_listen: listen,
+                auth_listen,
+                demo_data: !no_demo,
+            };
+            let running = Embedded::start(settings).await?;
+            println!();
+            println!(
+                "Draftr is ready (embedded: one process, data in {}).",
+                data_dir.display()
+            );
+            println!("  GraphQL (router)   http://{}/", running.router.addr);
+            println!(
+                "  router health      http://{}/health   metrics http://{}/metrics",
+                running.router.addr, running.router.addr
+            );
+            println!(
+                "  auth subgraph      http://127.0.0.1:{}/   JWKS http://127.0.0.1:{}/.well-known/jwks.json",
+                running.auth_port, running.auth_port
+            );
+            if !no_demo {
+                println!("Demo accounts (development only):");
+                for (email, password, _, role) in DEMO_USERS {
+                    println!("  {:<6} {email:<20} password {password}", role.as_str());
+                }
+            }
+            println!("Press Ctrl-C to stop.");
+            draftr_common::http::shutdown_signal().await;
+            running.shutdown().await?;
+        }
+        Command::Auth { config } => {
+            let app = draftr_auth::App::build(auth_settings(config.as_deref())?).await?;
+            println!("auth subgraph listening on port {}", app.port());
+            app.run_until_stopped(draftr_common::http::shutdown_signal())
+                .await?;
+        }
+        Command::Router { config, supergraph } => {
+            draftr_router::plugins::ensure_registered();
+            use apollo_router::{
+                ConfigurationSource, RouterHttpServer, SchemaSource, ShutdownSource,
+            };
+            let server = RouterHttpServer::builder()
+                .configuration(ConfigurationSource::File {
+                    path: config,
+                    watch: true,
+                })
+                .schema(SchemaSource::File {
+                    path: supergraph,
+                    watch: true,
+                })
+                .shutdown(ShutdownSource::CtrlC)
+                .start();
+            if let Some(addr) = wait_for_router(&server).await {
+                println!("router listening on http://{addr}/");
+            }
+            server.await?;
+        }
+        Command::Migrate { subgraph, config } => {
+            match subgraph.as_str() {
+                "auth" => {
+                    let settings = auth_settings(config.as_deref())?;
+                    let db = draftr_common::db::connect(&settings.database).await?;
+                    draftr_auth::app::migrate(&db).await?;
+                }
+                other => anyhow::bail!("unknown subgraph {other}"),
+            }
+            println!("migrations applied: {subgraph}");
+        }
+        Command::Schema { action, dir } => match action {
+            SchemaAction::Export => {
+                for name in draftr::schema::export(&dir)? {
+                    println!("wrote {}", dir.join(name).display());
+                }
+            }
+            SchemaAction::Check => {
+                draftr::schema::check(&dir)?;
+                println!("schema files match the code and compose");
+            }
+        },
+        Command::Admin {
+            action:
+                AdminAction::Bootstrap {
+                    email,
+                    display_name,
+                    config,
+                },
+        } => {
+            let password = std::env::var("DRAFTR_ADMIN_PASSWORD").map_err(|_| {
+                anyhow::anyhow!("set DRAFTR_ADMIN_PASSWORD to the new administrator's password")
+            })?;
+            let app = draftr_auth::App::build(auth_settings(config.as_deref())?).await?;
+            let user = app
+                .service()
+                .ensure_user(&email, &password, &display_name, Role::Admin)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{} is an administrator (id {})", user.email, user.id);
+        }
+    }
+    Ok(())
+}
+
+async fn wait_for_router(server: &apollo_router::RouterHttpServer) -> Option<String> {
+    for _ in 0..1200 {
+        if let Some(addr) = server.listen_address().await {
+            return Some(addr.to_string());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    None
+}

@@ -16,12 +16,21 @@ pub struct SubgraphSdl {
 pub fn compose(subgraphs: &[SubgraphSdl]) -> anyhow::Result<String> {
     let parsed = subgraphs
         .iter()
-        .map(|s| Subgraph::parse(&s.name, &s.url, &s.sdl).map_err(|e| anyhow::anyhow!("subgraph {}: {e}", s.name)))
+        .map(|s| {
+            Subgraph::parse(&s.name, &s.url, &s.sdl)
+                .map_err(|e| anyhow::anyhow!("subgraph {}: {e}", s.name))
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let supergraph = federation_compose(parsed, CompositionOptions::default()).map_err(|failure| {
-        let errors = failure.errors.iter().map(|e| format!("- {e}")).collect::<Vec<_>>().join("\n");
-        anyhow::anyhow!("composition failed:\n{errors}")
-    })?;
+    let supergraph =
+        federation_compose(parsed, CompositionOptions::default()).map_err(|failure| {
+            let errors = failure
+                .errors
+                .iter()
+                .map(|e| format!("- {e}"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            anyhow::anyhow!("composition failed:\n{errors}")
+        })?;
     Ok(supergraph.schema().schema().to_string())
 }
 
@@ -41,7 +50,11 @@ type Query { latest: [String!]! }
 "#;
 
     fn sub(name: &str, sdl: &str) -> SubgraphSdl {
-        SubgraphSdl { name: name.into(), url: format!("http://127.0.0.1/{name}"), sdl: sdl.into() }
+        SubgraphSdl {
+            name: name.into(),
+            url: format!("http://127.0.0.1/{name}"),
+            sdl: sdl.into(),
+        }
     }
 
     #[test]
@@ -54,7 +67,12 @@ type Query { latest: [String!]! }
     #[test]
     fn conflicting_field_types_fail_composition_with_a_reason() {
         let bad = POSTS.replace("Query { latest", "Query { me: String latest");
-        let err = compose(&[sub("users", USERS), sub("posts", &bad)]).unwrap_err().to_string();
-        assert!(err.contains("composition failed") || err.contains("me"), "{err}");
+        let err = compose(&[sub("users", USERS), sub("posts", &bad)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("composition failed") || err.contains("me"),
+            "{err}"
+        );
     }
 }

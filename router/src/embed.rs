@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use apollo_router::{ConfigurationSource, ListenAddr, RouterHttpServer, SchemaSource, ShutdownSource};
+use apollo_router::{
+    ConfigurationSource, ListenAddr, RouterHttpServer, SchemaSource, ShutdownSource,
+};
 use serde_yaml::Value;
 
 /// What differs from the committed configuration when the router runs embedded.
@@ -19,9 +21,15 @@ pub struct Overrides {
 }
 
 fn map_mut<'a>(value: &'a mut Value, key: &str) -> anyhow::Result<&'a mut serde_yaml::Mapping> {
-    let map = value.as_mapping_mut().ok_or_else(|| anyhow::anyhow!("router config: expected a mapping"))?;
-    let entry = map.entry(Value::from(key)).or_insert_with(|| Value::Mapping(Default::default()));
-    entry.as_mapping_mut().ok_or_else(|| anyhow::anyhow!("router config: {key} must be a mapping"))
+    let map = value
+        .as_mapping_mut()
+        .ok_or_else(|| anyhow::anyhow!("router config: expected a mapping"))?;
+    let entry = map
+        .entry(Value::from(key))
+        .or_insert_with(|| Value::Mapping(Default::default()));
+    entry
+        .as_mapping_mut()
+        .ok_or_else(|| anyhow::anyhow!("router config: {key} must be a mapping"))
 }
 
 /// The committed YAML with the listen addresses and subgraph URLs replaced.
@@ -62,11 +70,19 @@ impl EmbeddedRouter {
     pub async fn start(config_yaml: &str, supergraph_sdl: String) -> anyhow::Result<Self> {
         crate::plugins::ensure_registered();
         // Written to a file so the router expands `${env.…}` values exactly as in production.
-        let mut file = tempfile::Builder::new().prefix("draftr-router-").suffix(".yaml").tempfile()?;
+        let mut file = tempfile::Builder::new()
+            .prefix("draftr-router-")
+            .suffix(".yaml")
+            .tempfile()?;
         std::io::Write::write_all(&mut file, config_yaml.as_bytes())?;
         let server = RouterHttpServer::builder()
-            .configuration(ConfigurationSource::File { path: file.path().to_path_buf(), watch: false })
-            .schema(SchemaSource::Static { schema_sdl: supergraph_sdl })
+            .configuration(ConfigurationSource::File {
+                path: file.path().to_path_buf(),
+                watch: false,
+            })
+            .schema(SchemaSource::Static {
+                schema_sdl: supergraph_sdl,
+            })
             .shutdown(ShutdownSource::None)
             // No anonymous usage reports to Apollo from an embedded router.
             .is_telemetry_disabled(true)
@@ -74,7 +90,11 @@ impl EmbeddedRouter {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
         loop {
             if let Some(ListenAddr::SocketAddr(addr)) = server.listen_address().await {
-                return Ok(Self { server, addr, _config: file });
+                return Ok(Self {
+                    server,
+                    addr,
+                    _config: file,
+                });
             }
             if tokio::time::Instant::now() > deadline {
                 anyhow::bail!("the router did not start within 120 s (see its log lines above)");
@@ -107,8 +127,14 @@ mod tests {
         let v: Value = serde_yaml::from_str(&yaml).unwrap();
         assert_eq!(v["supergraph"]["listen"], Value::from("127.0.0.1:0"));
         assert_eq!(v["health_check"]["listen"], Value::from("127.0.0.1:0"));
-        assert_eq!(v["telemetry"]["exporters"]["metrics"]["prometheus"]["listen"], Value::from("127.0.0.1:0"));
-        assert_eq!(v["override_subgraph_url"]["auth"], Value::from("http://127.0.0.1:5555/"));
+        assert_eq!(
+            v["telemetry"]["exporters"]["metrics"]["prometheus"]["listen"],
+            Value::from("127.0.0.1:0")
+        );
+        assert_eq!(
+            v["override_subgraph_url"]["auth"],
+            Value::from("http://127.0.0.1:5555/")
+        );
         assert_eq!(v["include_subgraph_errors"]["all"], Value::from(true));
         assert!(v["plugins"]["draftr.request_id"].is_mapping());
     }

@@ -25,7 +25,11 @@ pub struct RequestId;
 
 /// An incoming id worth keeping: 1..=128 characters of `[A-Za-z0-9._:-]`.
 pub fn acceptable(id: &str) -> bool {
-    !id.is_empty() && id.len() <= MAX_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    !id.is_empty()
+        && id.len() <= MAX_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
 #[async_trait::async_trait]
@@ -39,8 +43,15 @@ impl Plugin for RequestId {
     fn router_service(&self, service: router::BoxService) -> router::BoxService {
         ServiceBuilder::new()
             .map_request(|mut req: router::Request| {
-                let incoming = req.router_request.headers().get(HEADER).and_then(|v| v.to_str().ok()).filter(|v| acceptable(v));
-                let id = incoming.map(str::to_owned).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+                let incoming = req
+                    .router_request
+                    .headers()
+                    .get(HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .filter(|v| acceptable(v));
+                let id = incoming
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
                 if let Ok(value) = HeaderValue::from_str(&id) {
                     req.router_request.headers_mut().insert(HEADER, value);
                 }

@@ -1,0 +1,133 @@
+//! The embedded default: every subgraph and the router in one process, SQLite files under a
+//! data directory, in-process shared state — nothing to install or start first.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use draftr_auth::{App as AuthApp, AuthSettings};
+use draftr_common::Role;
+use draftr_common::kv::{InMemoryKv, KvStore};
+use draftr_router::embed::{EmbeddedRouter, Overrides, config_with};
+use secrecy::SecretString;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Where the embedded default listens and keeps its files.
+#[derive(Debug, Clone)]
+pub struct EmbeddedSettings {
+    pub data_dir: PathBuf,
+    pub router_listen: String,
+    pub auth_listen: String,
+    /// Create the demo accounts (on first start; later starts find them).
+    pub demo_data: bool,
+}
+
+impl Default for EmbeddedSettings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(".draftr-data"),
+            router_listen: "127.0.0.1:4000".into(),
+            auth_listen: "127.0.0.1:4001".into(),
+            demo_data: true,
+        }
+    }
+}
+
+/// Development-only demo accounts: (email, password, display name, role).
+pub const DEMO_USERS: &[(&str, &str, &str, Role)] = &[
+    (
+        "admin@draftr.test",
+        "correct-horse-ada",
+        "Ada Admin",
+        Role::Admin,
+    ),
+    (
+        "host@draftr.test",
+        "correct-horse-hugo",
+        "Hugo Host",
+        Role::Host,
+    ),
+    (
+        "guest@draftr.test",
+        "correct-horse-greta",
+        "Greta Guest",
+        Role::Guest,
+    ),
+];
+
+pub struct Embedded {
+    pub router: EmbeddedRouter,
+    pub auth_port: u16,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<std::io::Result<()>>>,
+}
+
+fn stopped(
+    mut rx: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    async move {
+        let _ = rx.wait_for(|s| *s).await;
+    }
+}
+
+impl Embedded {
+    pub async fn start(settings: EmbeddedSettings) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&settings.data_dir)?;
+        let kv: Arc<dyn KvStore> = Arc::new(InMemoryKv::default());
+        let (stop, stop_rx) = watch::channel(false);
+
+        let mut auth_settings = AuthSettings::default();
+        auth_settings.listen = settings.auth_listen.clone();
+        auth_settings.database.url = SecretString::from(format!(
+            "sqlite://{}",
+            settings.data_dir.join("auth.db").display()
+        ));
+        auth_settings.tokens.signing_key_file = settings.data_dir.join("auth-signing-key.pem");
+        let auth = AuthApp::build_with(auth_settings, kv.clone()).await?;
+        let auth_port = auth.port();
+        if settings.demo_data {
+            let service = auth.service();
+            for (email, password, name, role) in DEMO_USERS {
+                service
+                    .ensure_user(email, password, name, *role)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("demo user {email}: {e}"))?;
+            }
+        }
+        let tasks = vec![tokio::spawn(
+            auth.run_until_stopped(stopped(stop_rx.clone())),
+        )];
+
+        let subgraphs = crate::schema::subgraphs();
+        let supergraph = draftr_router::compose::compose(&subgraphs)?;
+        let overrides = Overrides {
+            listen: settings.router_listen.clone(),
+            subgraph_urls: BTreeMap::from([(
+                "auth".to_owned(),
+                format!("http://127.0.0.1:{auth_port}/"),
+            )]),
+        };
+        let router = EmbeddedRouter::start(
+            &config_with(draftr_router::ROUTER_YAML, &overrides)?,
+            supergraph,
+        )
+        .await?;
+        Ok(Self {
+            router,
+            auth_port,
+            stop,
+            tasks,
+        })
+    }
+
+    /// Stops the router, then the subgraphs, letting in-flight requests finish.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.router.shutdown().await?;
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            task.await??;
+        }
+        Ok(())
+    }
+}

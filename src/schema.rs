@@ -1,0 +1,61 @@
+//! The schema files under `schema/`: each subgraph's SDL exported from code, and the
+//! supergraph composed from them. CI runs [`check`], so a hand-edited or stale file fails.
+
+use std::path::Path;
+
+use draftr_router::compose::{SubgraphSdl, compose};
+
+/// Every subgraph: its name in the supergraph, its default URL, and its SDL from code.
+pub fn subgraphs() -> Vec<SubgraphSdl> {
+    vec![SubgraphSdl {
+        name: "auth".into(),
+        url: "http://127.0.0.1:4001/".into(),
+        sdl: draftr_auth::graphql::sdl(),
+    }]
+}
+
+/// The files `export` writes: `(file name, contents)`.
+pub fn generate() -> anyhow::Result<Vec<(String, String)>> {
+    let subgraphs = subgraphs();
+    let supergraph = compose(&subgraphs)?;
+    let mut files: Vec<(String, String)> = subgraphs
+        .into_iter()
+        .map(|s| (format!("{}.graphql", s.name), normalise(&s.sdl)))
+        .collect();
+    files.push(("supergraph.graphql".into(), normalise(&supergraph)));
+    Ok(files)
+}
+
+fn normalise(sdl: &str) -> String {
+    format!("{}\n", sdl.trim_end())
+}
+
+/// Writes the generated files into `dir`.
+pub fn export(dir: &Path) -> anyhow::Result<Vec<String>> {
+    std::fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    for (name, contents) in generate()? {
+        std::fs::write(dir.join(&name), contents)?;
+        written.push(name);
+    }
+    Ok(written)
+}
+
+/// Fails when a committed file differs from what the code produces, or composition fails.
+pub fn check(dir: &Path) -> anyhow::Result<()> {
+    let mut stale = Vec::new();
+    for (name, expected) in generate()? {
+        let committed = std::fs::read_to_string(dir.join(&name)).unwrap_or_default();
+        if committed != expected {
+            stale.push(name);
+        }
+    }
+    if stale.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "schema files differ from what the code produces: {}. Run `draftr schema export` and commit the result.",
+            stale.join(", ")
+        )
+    }
+}
