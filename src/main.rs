@@ -36,12 +36,11 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// The router alone, from a config file and a supergraph file (hot-reloaded on change).
+    /// The router alone: runs the `draftr-router` binary installed beside this one, with
+    /// these arguments (e.g. `--config router/router.yaml --supergraph schema/supergraph.graphql`).
     Router {
-        #[arg(long, default_value = "router/router.yaml")]
-        config: PathBuf,
-        #[arg(long, default_value = "schema/supergraph.graphql")]
-        supergraph: PathBuf,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
     },
     /// Apply the database migrations of a subgraph and exit.
     Migrate {
@@ -143,26 +142,27 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped(draftr_common::http::shutdown_signal())
                 .await?;
         }
-        Command::Router { config, supergraph } => {
-            draftr_router::plugins::ensure_registered();
-            use apollo_router::{
-                ConfigurationSource, RouterHttpServer, SchemaSource, ShutdownSource,
-            };
-            let server = RouterHttpServer::builder()
-                .configuration(ConfigurationSource::File {
-                    path: config,
-                    watch: true,
-                })
-                .schema(SchemaSource::File {
-                    path: supergraph,
-                    watch: true,
-                })
-                .shutdown(ShutdownSource::CtrlC)
-                .start();
-            if let Some(addr) = wait_for_router(&server).await {
-                println!("router listening on http://{addr}/");
+        Command::Router { args } => {
+            // The stock router entry point sets up its telemetry (Prometheus, OTLP) from its
+            // own command line, which it reads from the process arguments; so the router on
+            // its own is its own process.
+            let exe = std::env::current_exe()?.with_file_name("draftr-router");
+            let mut command = std::process::Command::new(&exe);
+            command.args(&args);
+            #[cfg(unix)]
+            {
+                use std::os::unix::process::CommandExt;
+                let err = command.exec();
+                anyhow::bail!(
+                    "cannot run {}: {err} (build it with `cargo build --workspace`)",
+                    exe.display()
+                );
             }
-            server.await?;
+            #[cfg(not(unix))]
+            {
+                let status = command.status()?;
+                std::process::exit(status.code().unwrap_or(1));
+            }
         }
         Command::Migrate { subgraph, config } => {
             match subgraph.as_str() {
@@ -207,14 +207,4 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-async fn wait_for_router(server: &apollo_router::RouterHttpServer) -> Option<String> {
-    for _ in 0..1200 {
-        if let Some(addr) = server.listen_address().await {
-            return Some(addr.to_string());
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    None
 }

@@ -14,7 +14,8 @@ use serde_yaml::Value;
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     /// Where GraphQL is served, e.g. `127.0.0.1:4000` (port 0 picks a free port). Health
-    /// (`/health`) and Prometheus metrics (`/metrics`) are served on the same address.
+    /// (`/health`) is served on the same address. Prometheus metrics are set up by the stock
+    /// router entry point only, so they are served by the `draftr-router` binary, not here.
     pub listen: String,
     /// Subgraph name → URL.
     pub subgraph_urls: BTreeMap<String, String>,

@@ -1,0 +1,329 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_graphql::{Context, EmptyMutation, EmptySubscription, ID, Object, Schema};
+use draftr_auth::service::AuthService;
+use draftr_auth::{App as AuthApp, AuthSettings};
+use draftr_common::graphql::{harden, request_meta, viewer};
+use draftr_common::http::{Identify, identify, serve, with_standard_layers};
+use draftr_common::jwt::{KeySource, SigningKey, TokenPolicy, TokenVerifier};
+use draftr_common::testing::{Backend, TestDatabase, redis_test_settings};
+use draftr_common::{ApiResult, Role};
+use draftr_router::compose::{SubgraphSdl, compose};
+use draftr_router::embed::{EmbeddedRouter, Overrides, config_with};
+use sea_orm::{ConnectionTrait, Statement};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+/// A second subgraph, standing in for the ones to come: it verifies tokens on its own, with
+/// auth's public key from the JWKS endpoint and the shared revocation list in Redis.
+pub struct ProbeQuery;
+
+#[Object(name = "Query")]
+impl ProbeQuery {
+    /// The caller's user id as this subgraph sees it.
+    async fn whoami(&self, ctx: &Context<'_>) -> ApiResult<Option<ID>> {
+        Ok(viewer(ctx)
+            .require_user()
+            .map(|c| Some(ID(c.sub.to_string())))?)
+    }
+    /// The request id this subgraph received.
+    async fn probe_request_id(&self, ctx: &Context<'_>) -> Option<String> {
+        request_meta(ctx).map(|m| m.request_id.clone())
+    }
+}
+
+pub fn probe_schema() -> Schema<ProbeQuery, EmptyMutation, EmptySubscription> {
+    harden(Schema::build(ProbeQuery, EmptyMutation, EmptySubscription).enable_federation()).finish()
+}
+
+pub fn probe_sdl() -> String {
+    probe_schema().sdl_with_options(
+        async_graphql::SDLExportOptions::new()
+            .federation()
+            .compose_directive(),
+    )
+}
+
+pub struct TestApp {
+    pub router_url: String,
+    pub auth_url: String,
+    pub probe_url: String,
+    pub client: reqwest::Client,
+    /// Each test app poses as its own client address, so per-address throttling of one test
+    /// never touches another running in parallel.
+    pub client_ip: String,
+    pub service: Arc<AuthService>,
+    pub key: SigningKey,
+    pub db: TestDatabase,
+    router: Option<EmbeddedRouter>,
+    stop: watch::Sender<bool>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+pub async fn spawn(backend: Backend) -> TestApp {
+    spawn_with(backend, |_| {}).await
+}
+
+pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut AuthSettings)) -> TestApp {
+    draftr_common::telemetry::init_for_tests();
+    let db = TestDatabase::new(backend).await;
+    let key = SigningKey::generate();
+    let mut settings = AuthSettings {
+        listen: "127.0.0.1:0".into(),
+        database: db.settings.clone(),
+        redis: redis_test_settings(),
+        ..Default::default()
+    };
+    settings.tokens.signing_key_pem = Some(SecretString::from(key.to_pem().to_owned()));
+    tweak(&mut settings);
+    let policy = TokenPolicy {
+        issuer: settings.tokens.issuer.clone(),
+        audience: settings.tokens.audience.clone(),
+    };
+
+    let (stop, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    let auth = AuthApp::build(settings).await.expect("auth starts");
+    let auth_url = format!("http://127.0.0.1:{}/", auth.port());
+    let service = auth.service();
+    tokio::spawn(auth.run_until_stopped(stopped(stop_rx.clone())));
+
+    // The probe is its own service: its own Redis connection, keys fetched over HTTP.
+    let kv = draftr_common::kv::connect(&redis_test_settings())
+        .await
+        .expect("Redis at 127.0.0.1:6379");
+    let verifier = TokenVerifier::new(
+        KeySource::Url(format!("{auth_url}.well-known/jwks.json")),
+        &policy,
+        kv,
+    )
+    .await
+    .expect("verifier");
+    let identify_state = Arc::new(Identify {
+        verifier: Arc::new(verifier),
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+    });
+    let probe_router = with_standard_layers(draftr_common::graphql::routes(probe_schema()).layer(
+        axum::middleware::from_fn_with_state(identify_state, identify),
+    ));
+    let probe_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let probe_url = format!("http://{}/", probe_listener.local_addr().unwrap());
+    tokio::spawn(serve(
+        probe_listener,
+        probe_router,
+        stopped(stop_rx.clone()),
+    ));
+
+    let supergraph = compose(&[
+        SubgraphSdl {
+            name: "auth".into(),
+            url: auth_url.clone(),
+            sdl: draftr_auth::graphql::sdl(),
+        },
+        SubgraphSdl {
+            name: "probe".into(),
+            url: probe_url.clone(),
+            sdl: probe_sdl(),
+        },
+    ])
+    .expect("supergraph composes");
+    let overrides = Overrides {
+        listen: "127.0.0.1:0".into(),
+        subgraph_urls: BTreeMap::from([
+            ("auth".into(), auth_url.clone()),
+            ("probe".into(), probe_url.clone()),
+        ]),
+    };
+    let router = EmbeddedRouter::start(
+        &config_with(draftr_router::ROUTER_YAML, &overrides).unwrap(),
+        supergraph,
+    )
+    .await
+    .expect("router starts without a GraphOS key");
+
+    let octets: [u8; 4] = rand_octets();
+    TestApp {
+        router_url: router.url(),
+        auth_url,
+        probe_url,
+        client: reqwest::Client::new(),
+        client_ip: format!("10.{}.{}.{}", octets[1], octets[2], octets[3].max(1)),
+        service,
+        key,
+        db,
+        router: Some(router),
+        stop,
+    }
+}
+
+fn rand_octets() -> [u8; 4] {
+    *uuid::Uuid::new_v4().as_bytes().first_chunk::<4>().unwrap()
+}
+
+/// A GraphQL response, with helpers for what tests look at.
+#[derive(Debug)]
+pub struct Gql {
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Gql {
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+    /// The first error's code, or "" when there is none.
+    pub fn code(&self) -> &str {
+        self.body["errors"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or("")
+    }
+    pub fn message(&self) -> &str {
+        self.body["errors"][0]["message"].as_str().unwrap_or("")
+    }
+    pub fn ok(&self) -> &Value {
+        assert!(
+            self.body.get("errors").is_none(),
+            "unexpected errors: {}",
+            self.body
+        );
+        self.data()
+    }
+}
+
+impl TestApp {
+    pub async fn post(
+        &self,
+        url: &str,
+        query: &str,
+        variables: Value,
+        token: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> Gql {
+        let forwarded = extra
+            .iter()
+            .find(|(k, _)| *k == "x-forwarded-for")
+            .map(|(_, v)| *v)
+            .unwrap_or(&self.client_ip);
+        let mut req = self
+            .client
+            .post(url)
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        for (k, v) in extra.iter().filter(|(k, _)| *k != "x-forwarded-for") {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        let body =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        Gql { headers, body }
+    }
+
+    /// Through the router.
+    pub async fn gql(&self, query: &str, variables: Value, token: Option<&str>) -> Gql {
+        self.post(&self.router_url, query, variables, token, &[])
+            .await
+    }
+
+    pub async fn register(&self, email: &str, password: &str, name: &str) -> Gql {
+        self.gql(
+            "mutation($i: RegisterInput!) { register(input: $i) { accessToken refreshToken expiresIn user { id email displayName role } } }",
+            json!({ "i": { "email": email, "password": password, "displayName": name } }),
+            None,
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Gql {
+        let ip = self.client_ip.clone();
+        self.login_from(&ip, email, password).await
+    }
+
+    /// Signs in as seen from client address `ip`.
+    pub async fn login_from(&self, ip: &str, email: &str, password: &str) -> Gql {
+        self.post(
+            &self.router_url,
+            "mutation($i: LoginInput!) { login(input: $i) { accessToken refreshToken expiresIn user { id email role } } }",
+            json!({ "i": { "email": email, "password": password } }),
+            None,
+            &[("x-forwarded-for", ip)],
+        )
+        .await
+    }
+
+    /// Registers a fresh user and returns (email, access token, refresh token, id).
+    pub async fn new_user(&self) -> (String, String, String, String) {
+        let email = format!("u{}@example.com", uuid::Uuid::new_v4().simple());
+        let r = self.register(&email, PASSWORD, "Test User").await;
+        let p = &r.ok()["register"];
+        (
+            email,
+            p["accessToken"].as_str().unwrap().to_owned(),
+            p["refreshToken"].as_str().unwrap().to_owned(),
+            p["user"]["id"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// An administrator, made the way an operator would (the bootstrap path), signed in.
+    pub async fn new_admin(&self) -> (String, String) {
+        let email = format!("admin{}@example.com", uuid::Uuid::new_v4().simple());
+        let user = self
+            .service
+            .ensure_user(&email, PASSWORD, "Admin", Role::Admin)
+            .await
+            .unwrap();
+        let token = self.login(&email, PASSWORD).await.ok()["login"]["accessToken"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (user.id.to_string(), token)
+    }
+
+    pub async fn me(&self, token: &str) -> Gql {
+        self.gql(
+            "{ me { id email displayName role createdAt } }",
+            json!({}),
+            Some(token),
+        )
+        .await
+    }
+
+    pub async fn whoami(&self, token: &str) -> Gql {
+        self.gql("{ whoami }", json!({}), Some(token)).await
+    }
+
+    /// Rows in the users table, read straight from the database.
+    pub async fn user_count(&self) -> i64 {
+        let db = draftr_common::db::connect(&self.db.settings).await.unwrap();
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM users",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    }
+
+    pub fn router(&self) -> &EmbeddedRouter {
+        self.router.as_ref().unwrap()
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";

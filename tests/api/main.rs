@@ -1,0 +1,9 @@
+//! End-to-end tests: the real auth subgraph, a second subgraph, and the real Apollo Router, on
+//! PostgreSQL and SQLite, with Redis for shared state. Requests go through the router unless a
+//! test says otherwise.
+
+mod auth_flow;
+mod helpers;
+mod router;
+mod schema_check;
+mod tokens;
