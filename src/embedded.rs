@@ -10,6 +10,7 @@ use draftr_common::Role;
 use draftr_common::kv::{InMemoryKv, KvStore};
 use draftr_router::embed::{EmbeddedRouter, Overrides, config_with};
 use secrecy::SecretString;
+use draftr_common::http::stopped;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -63,26 +64,21 @@ pub struct Embedded {
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
-fn stopped(
-    mut rx: watch::Receiver<bool>,
-) -> impl std::future::Future<Output = ()> + Send + 'static {
-    async move {
-        let _ = rx.wait_for(|s| *s).await;
-    }
-}
-
 impl Embedded {
     pub async fn start(settings: EmbeddedSettings) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&settings.data_dir)?;
         let kv: Arc<dyn KvStore> = Arc::new(InMemoryKv::default());
         let (stop, stop_rx) = watch::channel(false);
 
-        let mut auth_settings = AuthSettings::default();
+        // Environment settings (token lifetimes, throttling…) apply; where things listen and
+        // live is the embedded default's to decide.
+        let mut auth_settings: AuthSettings = draftr_common::config::load("auth", None)?;
         auth_settings.listen = settings.auth_listen.clone();
         auth_settings.database.url = SecretString::from(format!(
             "sqlite://{}",
             settings.data_dir.join("auth.db").display()
         ));
+        auth_settings.redis.url = None;
         auth_settings.tokens.signing_key_file = settings.data_dir.join("auth-signing-key.pem");
         let auth = AuthApp::build_with(auth_settings, kv.clone()).await?;
         let auth_port = auth.port();

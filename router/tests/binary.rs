@@ -49,10 +49,9 @@ async fn the_router_binary_starts_with_the_committed_files_and_no_graphos_key() 
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if let Ok(res) = client.get(format!("http://{health}/health")).send().await {
-            if res.status().is_success() {
-                break;
-            }
+        let probe = client.get(format!("http://{health}/health")).send().await;
+        if probe.is_ok_and(|res| res.status().is_success()) {
+            break;
         }
         if let Ok(Some(status)) = child.0.try_wait() {
             panic!("draftr-router exited during start-up: {status}");

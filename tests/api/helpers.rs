@@ -5,7 +5,7 @@ use async_graphql::{Context, EmptyMutation, EmptySubscription, ID, Object, Schem
 use draftr_auth::service::AuthService;
 use draftr_auth::{App as AuthApp, AuthSettings};
 use draftr_common::graphql::{harden, request_meta, viewer};
-use draftr_common::http::{Identify, identify, serve, with_standard_layers};
+use draftr_common::http::{Identify, identify, serve, stopped, with_standard_layers};
 use draftr_common::jwt::{KeySource, SigningKey, TokenPolicy, TokenVerifier};
 use draftr_common::testing::{Backend, TestDatabase, redis_test_settings};
 use draftr_common::{ApiResult, Role};
@@ -89,9 +89,6 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut AuthSettings))
     };
 
     let (stop, stop_rx) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
 
     let auth = AuthApp::build(settings).await.expect("auth starts");
     let auth_url = format!("http://127.0.0.1:{}/", auth.port());

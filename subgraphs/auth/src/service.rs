@@ -142,11 +142,11 @@ impl AuthService {
             tracing::warn!(reason = "account", "sign-in throttled");
             return Err(Error::RateLimited { minutes });
         }
-        if let Some(ip_key) = &ip_key {
-            if self.kv.count(ip_key).await? >= self.throttle.max_failures_per_ip {
-                tracing::warn!(reason = "address", "sign-in throttled");
-                return Err(Error::RateLimited { minutes });
-            }
+        if let Some(ip_key) = &ip_key
+            && self.kv.count(ip_key).await? >= self.throttle.max_failures_per_ip
+        {
+            tracing::warn!(reason = "address", "sign-in throttled");
+            return Err(Error::RateLimited { minutes });
         }
 
         let user = self.find_by_email(&email).await?;

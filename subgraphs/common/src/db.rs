@@ -24,15 +24,13 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         .sqlx_logging(false);
 
     if url.starts_with("sqlite:") {
-        if let Some(path) = sqlite_path(url) {
-            if let Some(parent) = Path::new(path)
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    DbErr::Custom(format!("cannot create {}: {e}", parent.display()))
-                })?;
-            }
+        if let Some(parent) = sqlite_path(url)
+            .and_then(|path| Path::new(path).parent())
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                DbErr::Custom(format!("cannot create {}: {e}", parent.display()))
+            })?;
         }
         opts.map_sqlx_sqlite_opts(|o| {
             o.create_if_missing(true)
@@ -54,13 +52,13 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         let db = Database::connect(bootstrap).await?;
         // Concurrent starts may race to create the schema; IF NOT EXISTS can still collide on
         // the catalog's unique index, which only means someone else won.
-        if let Err(err) = db
+        let created = db
             .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
-            .await
+            .await;
+        if let Err(err) = created
+            && !err.to_string().contains("duplicate key")
         {
-            if !err.to_string().contains("duplicate key") {
-                return Err(err);
-            }
+            return Err(err);
         }
         db.close().await?;
         opts.set_schema_search_path(schema.clone());

@@ -155,6 +155,11 @@ pub async fn serve(
     .await
 }
 
+/// Resolves once `rx` turns true: one switch stops several servers of one process.
+pub async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
 /// Resolves on Ctrl-C or SIGTERM (what Kubernetes sends).
 pub async fn shutdown_signal() {
     let ctrl_c = async {

@@ -1,0 +1,39 @@
+# Shared by scripts/run and scripts/test: what a fresh machine needs before cargo can build.
+
+# One target directory outside the clone, reused by every clone and CI run on this machine:
+# apollo-router is a big build, and a warm target directory turns minutes into seconds.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/draftr/target}"
+mkdir -p "$CARGO_TARGET_DIR"
+
+# apollo-router's build compiles protobuf definitions and needs protoc.
+ensure_protoc() {
+  command -v protoc >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing protoc (protobuf-compiler), needed to build apollo-router" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq protobuf-compiler) >/dev/null
+    command -v protoc >/dev/null 2>&1 && return 0
+  fi
+  echo "protoc is missing: install it (Debian/Ubuntu: sudo apt-get install -y protobuf-compiler) and run again" >&2
+  exit 1
+}
+
+# The tests use the machine's PostgreSQL (127.0.0.1:5432, user postgres, trust auth) and Redis
+# (127.0.0.1:6379). Start them if they are installed but stopped.
+ensure_services() {
+  if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+    if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+      echo "starting PostgreSQL" >&2
+      pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+    fi
+    for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null && break; sleep 1; done
+    pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null || { echo "PostgreSQL is not reachable at 127.0.0.1:5432; start it and run again" >&2; exit 1; }
+  fi
+  if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    if command -v redis-server >/dev/null 2>&1; then
+      echo "starting Redis" >&2
+      redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+    fi
+    for _ in $(seq 1 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 1; done
+    redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || { echo "Redis is not reachable at 127.0.0.1:6379; start it and run again" >&2; exit 1; }
+  fi
+}
