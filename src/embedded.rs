@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use draftr_auth::{App as AuthApp, AuthSettings};
 use draftr_common::Role;
+use draftr_common::http::stopped;
 use draftr_common::kv::{InMemoryKv, KvStore};
 use draftr_router::embed::{EmbeddedRouter, Overrides, config_with};
 use secrecy::SecretString;
-use draftr_common::http::stopped;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 

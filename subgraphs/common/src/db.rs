@@ -28,9 +28,8 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
             .and_then(|path| Path::new(path).parent())
             .filter(|p| !p.as_os_str().is_empty())
         {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                DbErr::Custom(format!("cannot create {}: {e}", parent.display()))
-            })?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", parent.display())))?;
         }
         opts.map_sqlx_sqlite_opts(|o| {
             o.create_if_missing(true)
