@@ -52,9 +52,9 @@ async fn wrong_password_and_unknown_email_get_the_same_unauthenticated_error(bac
     assert_eq!(wrong.code(), "UNAUTHENTICATED");
     assert_eq!(wrong.data(), &serde_json::Value::Null);
 
-    let unknown = app
-        .login("nobody-here@example.com", "not the password at all")
-        .await;
+    // Throttling state lives in the shared Redis, so the unknown address is unique per run.
+    let nobody = format!("nobody{}@example.com", uuid::Uuid::new_v4().simple());
+    let unknown = app.login(&nobody, "not the password at all").await;
     assert_eq!(unknown.code(), "UNAUTHENTICATED");
     assert_eq!(
         unknown.message(),
