@@ -90,9 +90,19 @@ fn auth_settings(config: Option<&std::path::Path>) -> anyhow::Result<draftr_auth
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     draftr_common::telemetry::init();
-    let cli = Cli::parse();
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // One line a person can act on (with its causes), not a backtrace.
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Run {
         data_dir: PathBuf::from(".draftr-data"),
         listen: "127.0.0.1:4000".into(),
@@ -137,7 +147,14 @@ async fn main() -> anyhow::Result<()> {
             running.shutdown().await?;
         }
         Command::Auth { config } => {
-            let app = draftr_auth::App::build(auth_settings(config.as_deref())?).await?;
+            let settings = auth_settings(config.as_deref())?;
+            if settings.redis.url.is_none() {
+                tracing::warn!(
+                    "DRAFTR_AUTH__REDIS__URL is not set: sign-outs and sign-in throttling stay inside \
+                     this process, and other subgraphs will not see revocations; set it in production"
+                );
+            }
+            let app = draftr_auth::App::build(settings).await?;
             println!("auth subgraph listening on port {}", app.port());
             app.run_until_stopped(draftr_common::http::shutdown_signal())
                 .await?;

@@ -146,3 +146,16 @@ async fn a_simple_cross_site_request_is_refused_by_csrf_prevention() {
         .unwrap();
     assert_eq!(res.status(), reqwest::StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_request_is_refused_before_any_subgraph_sees_it() {
+    let app = spawn(Backend::Sqlite).await;
+    let padding = "x".repeat(3_000_000);
+    let res = reqwest::Client::new()
+        .post(&app.router_url)
+        .json(&json!({ "query": "{ me { id } }", "variables": { "padding": padding } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::PAYLOAD_TOO_LARGE);
+}
