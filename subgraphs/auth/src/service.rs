@@ -286,8 +286,7 @@ impl AuthService {
         Ok(())
     }
 
-    /// ADMIN only (checked by the caller). Taking privileges away ends the user's sessions,
-    /// since their access tokens still carry the old role.
+    /// ADMIN only (checked by the caller).
     pub async fn set_role(&self, actor: &Claims, user_id: Uuid, role: Role) -> Result<User, Error> {
         if actor.sub == user_id {
             return Err(Error::invalid(
@@ -300,6 +299,15 @@ impl AuthService {
             .await?
             .ok_or(Error::UserNotFound)?;
         let previous = user.role();
+        let user = self.change_role(user, role).await?;
+        tracing::info!(user.id = %user.id, actor.id = %actor.sub, from = previous.as_str(), to = role.as_str(), "role changed");
+        Ok(user)
+    }
+
+    /// Taking privileges away ends the user's sessions, since their access tokens still carry
+    /// the old role.
+    async fn change_role(&self, user: User, role: Role) -> Result<User, Error> {
+        let previous = user.role();
         let mut active: users::ActiveModel = user.into();
         active.role = Set(role.as_str().to_owned());
         active.updated_at = Set(Utc::now());
@@ -307,7 +315,6 @@ impl AuthService {
         if role.rank() < previous.rank() {
             self.revoke_all_sessions(user.id).await?;
         }
-        tracing::info!(user.id = %user.id, actor.id = %actor.sub, from = previous.as_str(), to = role.as_str(), "role changed");
         Ok(user)
     }
 
@@ -339,12 +346,7 @@ impl AuthService {
         let parsed = Email::parse(email)?;
         match self.find_by_email(&parsed).await? {
             Some(user) if user.role() == role => Ok(user),
-            Some(user) => {
-                let mut active: users::ActiveModel = user.into();
-                active.role = Set(role.as_str().to_owned());
-                active.updated_at = Set(Utc::now());
-                Ok(active.update(&self.db).await?)
-            }
+            Some(user) => self.change_role(user, role).await,
             None => self.create_user(email, password, display_name, role).await,
         }
     }
