@@ -128,10 +128,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 data_dir.display()
             );
             println!("  GraphQL (router)   http://{}/", running.router.addr);
-            println!(
-                "  router health      http://{}/health   metrics http://{}/metrics",
-                running.router.addr, running.router.addr
-            );
+            println!("  router health      http://{}/health", running.router.addr);
             println!(
                 "  auth subgraph      http://127.0.0.1:{}/   JWKS http://127.0.0.1:{}/.well-known/jwks.json",
                 running.auth_port, running.auth_port

@@ -10,8 +10,9 @@ use tracing_subscriber::prelude::*;
 /// `RUST_LOG` filters (default `info`); `DRAFTR_LOG_FORMAT=json` switches to JSON lines for
 /// log shippers such as Loki.
 pub fn init() {
+    // The router's own deprecation notices about its metrics are for its maintainers, not ours.
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new("info,sea_orm=warn,sqlx=warn,apollo_router=warn,hyper=warn")
+        EnvFilter::new("info,sea_orm=warn,sqlx=warn,apollo_router=warn,apollo_router::axum_factory=error,hyper=warn")
     });
     let json = std::env::var("DRAFTR_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     let registry = tracing_subscriber::registry().with(filter);
