@@ -236,7 +236,8 @@ pub enum KeySource {
     /// Keys handed over in process (the embedded default, tests).
     Static(JwkSet),
     /// Auth's `/.well-known/jwks.json`, fetched at start and again when an unknown `kid`
-    /// appears (key rotation), at most once per [`JWKS_REFRESH_MIN_INTERVAL`].
+    /// appears (key rotation), at most once per [`JWKS_REFRESH_MIN_INTERVAL`] (once a second
+    /// while no key could be loaded yet).
     Url(String),
 }
 
@@ -258,7 +259,10 @@ pub fn revoked_session_key(sid: Uuid) -> String {
 /// Verifies access tokens with public keys only.
 pub struct TokenVerifier {
     source: KeySource,
-    keys: RwLock<(HashMap<String, DecodingKey>, Option<Instant>)>,
+    keys: RwLock<HashMap<String, DecodingKey>>,
+    /// When keys were last fetched (or tried). Held while fetching, so a burst of tokens with
+    /// an unknown `kid` costs one fetch, and a down auth service is asked at most once a second.
+    last_fetch: tokio::sync::Mutex<Option<Instant>>,
     validation: Validation,
     revocations: Arc<dyn KvStore>,
     http: reqwest::Client,
@@ -278,7 +282,8 @@ impl TokenVerifier {
         validation.leeway = 5;
         let verifier = Self {
             source,
-            keys: RwLock::new((HashMap::new(), None)),
+            keys: RwLock::new(HashMap::new()),
+            last_fetch: tokio::sync::Mutex::new(Some(Instant::now())),
             validation,
             revocations,
             http: reqwest::Client::builder()
@@ -318,29 +323,36 @@ impl TokenVerifier {
                 keys.insert(kid.clone(), DecodingKey::from_ed_components(&p.x)?);
             }
         }
-        let mut guard = self.keys.write().await;
-        *guard = (keys, Some(Instant::now()));
+        *self.keys.write().await = keys;
         Ok(())
     }
 
     async fn key_for(&self, kid: &str) -> Option<DecodingKey> {
-        {
-            let guard = self.keys.read().await;
-            if let Some(k) = guard.0.get(kid) {
-                return Some(k.clone());
-            }
-            if guard
-                .1
-                .is_some_and(|at| at.elapsed() < JWKS_REFRESH_MIN_INTERVAL)
-                && !guard.0.is_empty()
-            {
-                return None;
-            }
+        if let Some(key) = self.keys.read().await.get(kid) {
+            return Some(key.clone());
         }
+        let mut last_fetch = self.last_fetch.lock().await;
+        // Someone else may have fetched while we waited for the lock.
+        let (known, have_keys) = {
+            let keys = self.keys.read().await;
+            (keys.get(kid).cloned(), !keys.is_empty())
+        };
+        if known.is_some() {
+            return known;
+        }
+        let min_interval = if have_keys {
+            JWKS_REFRESH_MIN_INTERVAL
+        } else {
+            Duration::from_secs(1)
+        };
+        if last_fetch.is_some_and(|at| at.elapsed() < min_interval) {
+            return None;
+        }
+        *last_fetch = Some(Instant::now());
         if let Err(err) = self.refresh_keys().await {
             tracing::warn!(error = %err, "could not refresh the token verification keys");
         }
-        self.keys.read().await.0.get(kid).cloned()
+        self.keys.read().await.get(kid).cloned()
     }
 
     /// Checks a bearer token completely: signature, algorithm, issuer, audience, expiry and
@@ -443,5 +455,68 @@ mod tests {
         assert_eq!(Role::parse("ADMIN"), Some(Role::Admin));
         assert_eq!(Role::parse("admin"), None);
         assert!(Role::Admin.rank() > Role::Host.rank() && Role::Host.rank() > Role::Guest.rank());
+    }
+
+    #[tokio::test]
+    async fn keys_from_a_jwks_url_are_fetched_once_per_burst_and_picked_up_when_they_appear() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let key = SigningKey::generate();
+        let served: Arc<std::sync::Mutex<JwkSet>> =
+            Arc::new(std::sync::Mutex::new(JwkSet { keys: vec![] }));
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let app = {
+            let (served, fetches) = (served.clone(), fetches.clone());
+            axum::Router::new().route(
+                "/jwks",
+                axum::routing::get(move || {
+                    let (served, fetches) = (served.clone(), fetches.clone());
+                    async move {
+                        fetches.fetch_add(1, Ordering::SeqCst);
+                        let set = served.lock().unwrap().clone();
+                        axum::Json(set)
+                    }
+                }),
+            )
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let verifier = Arc::new(
+            TokenVerifier::new(
+                KeySource::Url(url),
+                &policy(),
+                Arc::new(InMemoryKv::default()),
+            )
+            .await
+            .unwrap(),
+        );
+        assert_eq!(
+            fetches.load(Ordering::SeqCst),
+            1,
+            "keys are fetched at start"
+        );
+        let token = key.sign(&claims(60)).unwrap();
+
+        // Auth has not published the key yet: a burst of tokens costs no fetch storm.
+        let burst = (0..20).map(|_| {
+            let (v, t) = (verifier.clone(), token.clone());
+            tokio::spawn(async move { v.verify(&t).await })
+        });
+        for r in futures::future::join_all(burst).await {
+            assert_eq!(r.unwrap().unwrap_err(), TokenRejection::Invalid);
+        }
+        assert!(
+            fetches.load(Ordering::SeqCst) <= 2,
+            "fetched {} times",
+            fetches.load(Ordering::SeqCst)
+        );
+
+        *served.lock().unwrap() = key.jwks();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert!(
+            verifier.verify(&token).await.is_ok(),
+            "a newly published key is picked up"
+        );
     }
 }
