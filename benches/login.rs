@@ -85,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
         data_dir: data.path().to_path_buf(),
         router_listen: "127.0.0.1:0".into(),
         auth_listen: "127.0.0.1:0".into(),
+        catalog_listen: "127.0.0.1:0".into(),
         demo_data: false,
     })
     .await?;

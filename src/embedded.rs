@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use draftr_auth::{App as AuthApp, AuthSettings};
+use draftr_catalog::{App as CatalogApp, CatalogSettings};
 use draftr_common::Role;
 use draftr_common::http::stopped;
+use draftr_common::jwt::KeySource;
 use draftr_common::kv::{InMemoryKv, KvStore};
 use draftr_router::embed::{EmbeddedRouter, Overrides, config_with};
 use secrecy::SecretString;
@@ -20,6 +22,7 @@ pub struct EmbeddedSettings {
     pub data_dir: PathBuf,
     pub router_listen: String,
     pub auth_listen: String,
+    pub catalog_listen: String,
     /// Create the demo accounts (on first start; later starts find them).
     pub demo_data: bool,
 }
@@ -30,6 +33,7 @@ impl Default for EmbeddedSettings {
             data_dir: PathBuf::from(".draftr-data"),
             router_listen: "127.0.0.1:4000".into(),
             auth_listen: "127.0.0.1:4001".into(),
+            catalog_listen: "127.0.0.1:4002".into(),
             demo_data: true,
         }
     }
@@ -60,6 +64,7 @@ pub const DEMO_USERS: &[(&str, &str, &str, Role)] = &[
 pub struct Embedded {
     pub router: EmbeddedRouter,
     pub auth_port: u16,
+    pub catalog_port: u16,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
 }
@@ -82,27 +87,51 @@ impl Embedded {
         auth_settings.tokens.signing_key_file = settings.data_dir.join("auth-signing-key.pem");
         let auth = AuthApp::build_with(auth_settings, kv.clone()).await?;
         let auth_port = auth.port();
+        let mut demo_host = None;
         if settings.demo_data {
             let service = auth.service();
             for (email, password, name, role) in DEMO_USERS {
-                service
+                let user = service
                     .ensure_user(email, password, name, *role)
                     .await
                     .map_err(|e| anyhow::anyhow!("demo user {email}: {e}"))?;
+                if *role == Role::Host {
+                    demo_host = Some(user.id);
+                }
             }
         }
-        let tasks = vec![tokio::spawn(
+        let jwks = auth.jwks();
+        let mut tasks = vec![tokio::spawn(
             auth.run_until_stopped(stopped(stop_rx.clone())),
         )];
+
+        let mut catalog_settings: CatalogSettings = draftr_common::config::load("catalog", None)?;
+        catalog_settings.listen = settings.catalog_listen.clone();
+        catalog_settings.database.url = SecretString::from(format!(
+            "sqlite://{}",
+            settings.data_dir.join("catalog.db").display()
+        ));
+        let catalog =
+            CatalogApp::build_with(catalog_settings, kv.clone(), KeySource::Static(jwks)).await?;
+        let catalog_port = catalog.port();
+        if let Some(host) = demo_host {
+            crate::demo::seed_catalog(&catalog.service(), host).await?;
+        }
+        tasks.push(tokio::spawn(
+            catalog.run_until_stopped(stopped(stop_rx.clone())),
+        ));
 
         let subgraphs = crate::schema::subgraphs();
         let supergraph = draftr_router::compose::compose(&subgraphs)?;
         let overrides = Overrides {
             listen: settings.router_listen.clone(),
-            subgraph_urls: BTreeMap::from([(
-                "auth".to_owned(),
-                format!("http://127.0.0.1:{auth_port}/"),
-            )]),
+            subgraph_urls: BTreeMap::from([
+                ("auth".to_owned(), format!("http://127.0.0.1:{auth_port}/")),
+                (
+                    "catalog".to_owned(),
+                    format!("http://127.0.0.1:{catalog_port}/"),
+                ),
+            ]),
         };
         let router = EmbeddedRouter::start(
             &config_with(draftr_router::ROUTER_YAML, &overrides)?,
@@ -112,6 +141,7 @@ impl Embedded {
         Ok(Self {
             router,
             auth_port,
+            catalog_port,
             stop,
             tasks,
         })

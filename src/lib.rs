@@ -2,5 +2,6 @@
 //! around it (schema export and check, migrations, admin bootstrap).
 #![forbid(unsafe_code)]
 
+pub mod demo;
 pub mod embedded;
 pub mod schema;

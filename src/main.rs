@@ -27,12 +27,19 @@ enum Command {
         listen: String,
         #[arg(long, env = "DRAFTR_AUTH_LISTEN", default_value = "127.0.0.1:4001")]
         auth_listen: String,
+        #[arg(long, env = "DRAFTR_CATALOG_LISTEN", default_value = "127.0.0.1:4002")]
+        catalog_listen: String,
         /// Do not create the demo accounts.
         #[arg(long)]
         no_demo: bool,
     },
     /// The auth subgraph alone (production shape; settings from DRAFTR_AUTH__* and --config).
     Auth {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// The catalog subgraph alone (production shape; settings from DRAFTR_CATALOG__* and --config).
+    Catalog {
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -44,7 +51,7 @@ enum Command {
     },
     /// Apply the database migrations of a subgraph and exit.
     Migrate {
-        #[arg(value_parser = ["auth"])]
+        #[arg(value_parser = ["auth", "catalog"])]
         subgraph: String,
         #[arg(long)]
         config: Option<PathBuf>,
@@ -107,18 +114,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         data_dir: PathBuf::from(".draftr-data"),
         listen: "127.0.0.1:4000".into(),
         auth_listen: "127.0.0.1:4001".into(),
+        catalog_listen: "127.0.0.1:4002".into(),
         no_demo: false,
     }) {
         Command::Run {
             data_dir,
             listen,
             auth_listen,
+            catalog_listen,
             no_demo,
         } => {
             let settings = EmbeddedSettings {
                 data_dir: data_dir.clone(),
                 router_listen: listen,
                 auth_listen,
+                catalog_listen,
                 demo_data: !no_demo,
             };
             let running = Embedded::start(settings).await?;
@@ -132,6 +142,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!(
                 "  auth subgraph      http://127.0.0.1:{}/   JWKS http://127.0.0.1:{}/.well-known/jwks.json",
                 running.auth_port, running.auth_port
+            );
+            println!(
+                "  catalog subgraph   http://127.0.0.1:{}/",
+                running.catalog_port
             );
             if !no_demo {
                 println!("Demo accounts (development only):");
@@ -153,6 +167,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let app = draftr_auth::App::build(settings).await?;
             println!("auth subgraph listening on port {}", app.port());
+            app.run_until_stopped(draftr_common::http::shutdown_signal())
+                .await?;
+        }
+        Command::Catalog { config } => {
+            let settings: draftr_catalog::CatalogSettings =
+                draftr_common::config::load("catalog", config.as_deref())?;
+            if settings.redis.url.is_none() {
+                tracing::warn!(
+                    "DRAFTR_CATALOG__REDIS__URL is not set: sign-outs done through auth will not be seen here; set it in production"
+                );
+            }
+            let app = draftr_catalog::App::build(settings).await?;
+            println!("catalog subgraph listening on port {}", app.port());
             app.run_until_stopped(draftr_common::http::shutdown_signal())
                 .await?;
         }
@@ -184,6 +211,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     let settings = auth_settings(config.as_deref())?;
                     let db = draftr_common::db::connect(&settings.database).await?;
                     draftr_auth::app::migrate(&db).await?;
+                }
+                "catalog" => {
+                    let settings: draftr_catalog::CatalogSettings =
+                        draftr_common::config::load("catalog", config.as_deref())?;
+                    let db = draftr_common::db::connect(&settings.database).await?;
+                    draftr_catalog::app::migrate(&db).await?;
                 }
                 other => anyhow::bail!("unknown subgraph {other}"),
             }

@@ -7,11 +7,18 @@ use draftr_router::compose::{SubgraphSdl, compose};
 
 /// Every subgraph: its name in the supergraph, its default URL, and its SDL from code.
 pub fn subgraphs() -> Vec<SubgraphSdl> {
-    vec![SubgraphSdl {
-        name: "auth".into(),
-        url: "http://127.0.0.1:4001/".into(),
-        sdl: draftr_auth::graphql::sdl(),
-    }]
+    vec![
+        SubgraphSdl {
+            name: "auth".into(),
+            url: "http://127.0.0.1:4001/".into(),
+            sdl: draftr_auth::graphql::sdl(),
+        },
+        SubgraphSdl {
+            name: "catalog".into(),
+            url: "http://127.0.0.1:4002/".into(),
+            sdl: draftr_catalog::graphql::sdl(),
+        },
+    ]
 }
 
 /// The files `export` writes: `(file name, contents)`.

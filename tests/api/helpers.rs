@@ -4,6 +4,8 @@ use std::sync::Arc;
 use async_graphql::{Context, EmptyMutation, EmptySubscription, ID, Object, Schema};
 use draftr_auth::service::AuthService;
 use draftr_auth::{App as AuthApp, AuthSettings};
+use draftr_catalog::{App as CatalogApp, CatalogSettings};
+use draftr_common::db::StatementCounter;
 use draftr_common::graphql::{harden, request_meta, viewer};
 use draftr_common::http::{Identify, identify, serve, stopped, with_standard_layers};
 use draftr_common::jwt::{KeySource, SigningKey, TokenPolicy, TokenVerifier};
@@ -49,6 +51,10 @@ pub fn probe_sdl() -> String {
 pub struct TestApp {
     pub router_url: String,
     pub auth_url: String,
+    pub catalog_url: String,
+    /// SQL statements run by each subgraph, for N+1 checks.
+    pub auth_statements: StatementCounter,
+    pub catalog_statements: StatementCounter,
     pub probe_url: String,
     pub client: reqwest::Client,
     /// Each test app poses as its own client address, so per-address throttling of one test
@@ -57,6 +63,8 @@ pub struct TestApp {
     pub service: Arc<AuthService>,
     pub key: SigningKey,
     pub db: TestDatabase,
+    /// Kept so the catalog's SQLite file lives as long as the app.
+    _catalog_db: TestDatabase,
     router: Option<EmbeddedRouter>,
     stop: watch::Sender<bool>,
 }
@@ -93,7 +101,22 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut AuthSettings))
     let auth = AuthApp::build(settings).await.expect("auth starts");
     let auth_url = format!("http://127.0.0.1:{}/", auth.port());
     let service = auth.service();
+    let auth_statements = auth.statements();
     tokio::spawn(auth.run_until_stopped(stopped(stop_rx.clone())));
+
+    let catalog_db = TestDatabase::new(backend).await;
+    let catalog = CatalogApp::build(CatalogSettings {
+        listen: "127.0.0.1:0".into(),
+        database: catalog_db.settings.clone(),
+        redis: redis_test_settings(),
+        jwks_url: format!("{auth_url}.well-known/jwks.json"),
+        ..Default::default()
+    })
+    .await
+    .expect("catalog starts");
+    let catalog_url = format!("http://127.0.0.1:{}/", catalog.port());
+    let catalog_statements = catalog.statements();
+    tokio::spawn(catalog.run_until_stopped(stopped(stop_rx.clone())));
 
     // The probe is its own service: its own Redis connection, keys fetched over HTTP.
     let kv = draftr_common::kv::connect(&redis_test_settings())
@@ -128,6 +151,11 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut AuthSettings))
             sdl: draftr_auth::graphql::sdl(),
         },
         SubgraphSdl {
+            name: "catalog".into(),
+            url: catalog_url.clone(),
+            sdl: draftr_catalog::graphql::sdl(),
+        },
+        SubgraphSdl {
             name: "probe".into(),
             url: probe_url.clone(),
             sdl: probe_sdl(),
@@ -138,6 +166,7 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut AuthSettings))
         listen: "127.0.0.1:0".into(),
         subgraph_urls: BTreeMap::from([
             ("auth".into(), auth_url.clone()),
+            ("catalog".into(), catalog_url.clone()),
             ("probe".into(), probe_url.clone()),
         ]),
     };
@@ -152,12 +181,16 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut AuthSettings))
     TestApp {
         router_url: router.url(),
         auth_url,
+        catalog_url,
+        auth_statements,
+        catalog_statements,
         probe_url,
         client: reqwest::Client::new(),
         client_ip: format!("10.{}.{}.{}", octets[1], octets[2], octets[3].max(1)),
         service,
         key,
         db,
+        _catalog_db: catalog_db,
         router: Some(router),
         stop,
     }

@@ -3,6 +3,7 @@
 //! test says otherwise.
 
 mod auth_flow;
+mod catalog;
 mod helpers;
 mod router;
 mod schema_check;

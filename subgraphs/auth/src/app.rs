@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::get;
 use draftr_auth_migration::MigratorTrait;
+use draftr_common::db::StatementCounter;
 use draftr_common::http::{Identify, health_routes, identify, serve, with_standard_layers};
 use draftr_common::jwt::{KeySource, SigningKey, TokenPolicy, TokenVerifier};
 use draftr_common::kv::KvStore;
@@ -20,6 +21,7 @@ use crate::service::AuthService;
 use crate::tokens::TokenIssuer;
 
 pub struct App {
+    statements: StatementCounter,
     listener: TcpListener,
     port: u16,
     router: Router,
@@ -74,7 +76,7 @@ impl App {
     /// As [`App::build`], with the revocation/throttle store given (the embedded default
     /// shares one in-process store between all subgraphs).
     pub async fn build_with(settings: AuthSettings, kv: Arc<dyn KvStore>) -> anyhow::Result<Self> {
-        let db = draftr_common::db::connect(&settings.database).await?;
+        let (db, statements) = draftr_common::db::connect_counted(&settings.database).await?;
         migrate(&db).await?;
         let key = load_signing_key(&settings.tokens)?;
         let jwks = key.jwks();
@@ -120,12 +122,18 @@ impl App {
         let listener = TcpListener::bind(&settings.listen).await?;
         let port = listener.local_addr()?.port();
         Ok(Self {
+            statements,
             listener,
             port,
             router,
             service,
             jwks,
         })
+    }
+
+    /// Statements run on this service's database so far.
+    pub fn statements(&self) -> StatementCounter {
+        self.statements.clone()
     }
 
     pub fn port(&self) -> u16 {

@@ -1,6 +1,8 @@
 //! Opening a service's database, the same way on SQLite (embedded default) and PostgreSQL.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -8,6 +10,39 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbE
 use secrecy::ExposeSecret;
 
 use crate::config::DatabaseSettings;
+
+/// How many statements a pool has run: N+1 regressions show up as counts that grow with a
+/// page size (tests compare them), and statements slower than [`SLOW_STATEMENT`] are logged.
+#[derive(Clone, Default, Debug)]
+pub struct StatementCounter(Arc<AtomicU64>);
+
+impl StatementCounter {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+pub const SLOW_STATEMENT: Duration = Duration::from_millis(500);
+
+/// [`connect`], with every statement counted and slow ones logged.
+pub async fn connect_counted(
+    settings: &DatabaseSettings,
+) -> Result<(DatabaseConnection, StatementCounter), DbErr> {
+    let mut db = connect(settings).await?;
+    let counter = StatementCounter::default();
+    let inner = counter.0.clone();
+    db.set_metric_callback(move |info| {
+        inner.fetch_add(1, Ordering::Relaxed);
+        if info.elapsed > SLOW_STATEMENT {
+            tracing::warn!(
+                elapsed_ms = info.elapsed.as_millis() as u64,
+                failed = info.failed,
+                "slow SQL statement"
+            );
+        }
+    });
+    Ok((db, counter))
+}
 
 /// Opens the pool described by `settings`.
 ///

@@ -1,0 +1,122 @@
+//! Demo data for the embedded default, so a newcomer can search at once. Development only.
+
+use draftr_catalog::service::{CatalogService, ListingInput};
+use uuid::Uuid;
+
+/// (name, slug)
+const CATEGORIES: &[(&str, &str)] = &[
+    ("Apartments", "apartments"),
+    ("Cabins", "cabins"),
+    ("Beach houses", "beach-houses"),
+    ("Villas", "villas"),
+];
+
+/// (title, city, country, nightly rate in cents, currency, guests, bedrooms, category slug, amenities)
+type Listing = (
+    &'static str,
+    &'static str,
+    &'static str,
+    i64,
+    &'static str,
+    i32,
+    i32,
+    &'static str,
+    &'static [&'static str],
+);
+const LISTINGS: &[Listing] = &[
+    (
+        "Sunny loft by the canals",
+        "Amsterdam",
+        "NL",
+        14_500,
+        "EUR",
+        2,
+        1,
+        "apartments",
+        &["wifi", "kitchen", "workspace"],
+    ),
+    (
+        "Alpine cabin with a view",
+        "Chamonix",
+        "FR",
+        21_000,
+        "EUR",
+        6,
+        3,
+        "cabins",
+        &["wifi", "fireplace", "parking"],
+    ),
+    (
+        "Dune house on the shore",
+        "Sylt",
+        "DE",
+        32_000,
+        "EUR",
+        8,
+        4,
+        "beach-houses",
+        &["wifi", "kitchen", "garden", "parking"],
+    ),
+    (
+        "Quiet studio near the old town",
+        "Lisbon",
+        "PT",
+        7_900,
+        "EUR",
+        2,
+        1,
+        "apartments",
+        &["wifi", "air_conditioning"],
+    ),
+    (
+        "Villa with pool and olive grove",
+        "Lucca",
+        "IT",
+        48_000,
+        "EUR",
+        10,
+        5,
+        "villas",
+        &["wifi", "pool", "kitchen", "parking"],
+    ),
+];
+
+/// Creates the demo categories, and the demo host's listings unless they have some already.
+pub async fn seed_catalog(catalog: &CatalogService, host: Uuid) -> anyhow::Result<()> {
+    let mut slugs = std::collections::HashMap::new();
+    for (name, slug) in CATEGORIES {
+        let category = catalog
+            .ensure_category(name, slug)
+            .await
+            .map_err(|e| anyhow::anyhow!("demo category: {e}"))?;
+        slugs.insert(*slug, category.id);
+    }
+    if catalog
+        .host_has_listings(host)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+    {
+        return Ok(());
+    }
+    for (title, city, country, rate, currency, guests, bedrooms, category, amenities) in LISTINGS {
+        let listing = ListingInput {
+            title: Some((*title).to_owned()),
+            description: Some(format!("{title}. A demo listing of the embedded default.")),
+            line1: Some("1 Demo Street".to_owned()),
+            city: Some((*city).to_owned()),
+            country: Some((*country).to_owned()),
+            nightly_rate: Some((*rate, (*currency).to_owned())),
+            max_guests: Some(*guests),
+            bedrooms: Some(*bedrooms),
+            amenities: Some(amenities.iter().map(|a| (*a).to_owned()).collect()),
+            category_id: Some(slugs.get(category).copied()),
+            status: Some(draftr_catalog::service::PropertyStatus::Published),
+            ..Default::default()
+        };
+        catalog
+            .create(host, listing)
+            .await
+            .map_err(|e| anyhow::anyhow!("demo listing {title}: {e}"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! Building and running the catalog service: bind first (so tests can use port 0), then serve.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use draftr_catalog_migration::MigratorTrait;
+use draftr_common::db::StatementCounter;
+use draftr_common::http::{Identify, health_routes, identify, serve, with_standard_layers};
+use draftr_common::jwt::{KeySource, TokenPolicy, TokenVerifier};
+use draftr_common::kv::KvStore;
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+
+use crate::config::CatalogSettings;
+use crate::service::CatalogService;
+
+pub struct App {
+    statements: StatementCounter,
+    listener: TcpListener,
+    port: u16,
+    router: Router,
+    service: Arc<CatalogService>,
+}
+
+/// Applies the catalog migrations (also run by `draftr migrate`).
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    draftr_catalog_migration::Migrator::up(db, None).await?;
+    Ok(())
+}
+
+impl App {
+    /// Connects, migrates and binds; tokens are verified with auth's JWKS from `settings`.
+    pub async fn build(settings: CatalogSettings) -> anyhow::Result<Self> {
+        let kv = draftr_common::kv::connect(&settings.redis).await?;
+        let keys = KeySource::Url(settings.jwks_url.clone());
+        Self::build_with(settings, kv, keys).await
+    }
+
+    /// As [`App::build`], with the revocation list and the keys given (the embedded default
+    /// shares them in process).
+    pub async fn build_with(
+        settings: CatalogSettings,
+        kv: Arc<dyn KvStore>,
+        keys: KeySource,
+    ) -> anyhow::Result<Self> {
+        let (db, statements) = draftr_common::db::connect_counted(&settings.database).await?;
+        migrate(&db).await?;
+        let policy = TokenPolicy {
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+        };
+        let verifier = TokenVerifier::new(keys, &policy, kv).await?;
+        let service = Arc::new(CatalogService::new(db.clone()));
+        let identify_state = Arc::new(Identify {
+            verifier: Arc::new(verifier),
+            trusted_proxies: settings.trusted_proxies.clone(),
+        });
+        let ready_db = db.clone();
+        let router = with_standard_layers(
+            draftr_common::graphql::routes(crate::graphql::schema(service.clone()))
+                .layer(axum::middleware::from_fn_with_state(
+                    identify_state,
+                    identify,
+                ))
+                .merge(health_routes(move || {
+                    let db = ready_db.clone();
+                    async move { db.ping().await.map_err(|e| e.to_string()) }
+                })),
+        );
+        let listener = TcpListener::bind(&settings.listen).await?;
+        let port = listener.local_addr()?.port();
+        Ok(Self {
+            statements,
+            listener,
+            port,
+            router,
+            service,
+        })
+    }
+
+    /// Statements run on this service's database so far.
+    pub fn statements(&self) -> StatementCounter {
+        self.statements.clone()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn service(&self) -> Arc<CatalogService> {
+        self.service.clone()
+    }
+
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        tracing::info!(port = self.port, "catalog subgraph listening");
+        serve(self.listener, self.router, shutdown).await
+    }
+}

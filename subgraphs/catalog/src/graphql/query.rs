@@ -1,0 +1,104 @@
+use std::sync::Arc;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, ID, Object};
+use draftr_common::graphql::{page_size, viewer};
+use draftr_common::{ApiError, ApiResult};
+use uuid::Uuid;
+
+use super::loaders::PropertyLoader;
+use super::types::{
+    Category, Property, PropertyConnection, PropertyFilter, PropertySort, User, connection,
+    parse_after, parse_id,
+};
+use crate::domain::{self, PropertyStatus};
+use crate::service::{CatalogService, Filter};
+
+pub struct Query;
+
+/// A property the caller may see, or nothing: someone else's draft does not exist for them.
+async fn visible_property(ctx: &Context<'_>, id: Uuid) -> ApiResult<Option<Property>> {
+    let me = viewer(ctx).user()?;
+    let found = ctx
+        .data_unchecked::<DataLoader<PropertyLoader>>()
+        .load_one(id)
+        .await?;
+    Ok(found.filter(|p| p.visible_to(me)).map(Property))
+}
+
+#[Object]
+impl Query {
+    async fn property(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Property>> {
+        visible_property(ctx, parse_id("id", &id)?).await
+    }
+
+    /// Published properties matching `filter`, in `sort` order (newest first by default).
+    async fn properties(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<PropertyFilter>,
+        sort: Option<PropertySort>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<PropertyConnection> {
+        viewer(ctx).user()?;
+        let f = filter.unwrap_or_default();
+        if let (Some(min), Some(max)) = (f.min_price, f.max_price)
+            && min > max
+        {
+            return Err(ApiError::bad_input(
+                "minPrice",
+                "minPrice must not be above maxPrice",
+            ));
+        }
+        let filter = Filter {
+            city: f.city,
+            country: f.country,
+            category_id: f
+                .category_id
+                .as_ref()
+                .map(|id| parse_id("categoryId", id))
+                .transpose()?,
+            min_price: f.min_price.map(i64::from),
+            max_price: f.max_price.map(i64::from),
+            guests: f.guests,
+            amenities: domain::amenities(&f.amenities.unwrap_or_default())?,
+            text: f.text.filter(|t| t.chars().count() <= 200),
+            host_id: None,
+            statuses: vec![PropertyStatus::Published],
+        };
+        let limit = page_size(first)?;
+        let after = parse_after(after)?;
+        let service = ctx.data_unchecked::<Arc<CatalogService>>();
+        let page = service
+            .search(&filter, sort.unwrap_or_default().into(), after, limit)
+            .await?;
+        Ok(connection(page, after.is_some()))
+    }
+
+    async fn categories(&self, ctx: &Context<'_>) -> ApiResult<Vec<Category>> {
+        let service = ctx.data_unchecked::<Arc<CatalogService>>();
+        Ok(service
+            .categories()
+            .await?
+            .into_iter()
+            .map(Category::from)
+            .collect())
+    }
+
+    /// Federation: how other subgraphs' `Property` references are completed. Invisible
+    /// listings resolve to null here too.
+    #[graphql(entity)]
+    async fn find_property_by_id(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Property>> {
+        match Uuid::parse_str(id.as_str()) {
+            Ok(id) => visible_property(ctx, id).await,
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Federation: `User.properties` for users owned by auth.
+    #[graphql(entity)]
+    async fn find_user_by_id(&self, id: ID) -> Option<User> {
+        Uuid::parse_str(id.as_str()).ok().map(|id| User { id })
+    }
+}

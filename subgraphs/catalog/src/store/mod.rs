@@ -1,0 +1,5 @@
+//! Tables of the catalog subgraph (sea-orm entities). Queries live in [`crate::service`].
+
+pub mod categories;
+pub mod properties;
+pub mod property_amenities;
