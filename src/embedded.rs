@@ -77,7 +77,14 @@ impl Embedded {
 
         // Environment settings (token lifetimes, throttling…) apply; where things listen and
         // live is the embedded default's to decide.
+        // One process: a fresh service credential per start, shared by its subgraphs.
+        let service_token = SecretString::from(format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        ));
         let mut auth_settings: AuthSettings = draftr_common::config::load("auth", None)?;
+        auth_settings.service_token = Some(service_token.clone());
         auth_settings.listen = settings.auth_listen.clone();
         auth_settings.database.url = SecretString::from(format!(
             "sqlite://{}",
@@ -107,6 +114,8 @@ impl Embedded {
 
         let mut catalog_settings: CatalogSettings = draftr_common::config::load("catalog", None)?;
         catalog_settings.listen = settings.catalog_listen.clone();
+        catalog_settings.auth_url = format!("http://127.0.0.1:{auth_port}/");
+        catalog_settings.service_token = Some(service_token);
         catalog_settings.database.url = SecretString::from(format!(
             "sqlite://{}",
             settings.data_dir.join("catalog.db").display()

@@ -538,3 +538,115 @@ async fn only_admins_manage_categories(backend: Backend) {
         json!([{ "name": "Boats", "slug": "boats" }])
     );
 }
+
+test_on_both_backends!(
+    listing_a_property_makes_a_guest_a_host,
+    service_operations_are_hidden_and_need_the_credential
+);
+
+async fn listing_a_property_makes_a_guest_a_host(backend: Backend) {
+    let app = spawn(backend).await;
+    let (email, token, ..) = app.new_user().await;
+    assert_eq!(app.me(&token).await.ok()["me"]["role"], "GUEST");
+    create(&app, &token, json!({})).await;
+    assert_eq!(
+        app.me(&token).await.ok()["me"]["role"],
+        "HOST",
+        "auth learnt it"
+    );
+    // The next token carries it, so every subgraph sees a host.
+    let fresh = app.login(&email, crate::helpers::PASSWORD).await;
+    assert_eq!(fresh.ok()["login"]["user"]["role"], "HOST");
+}
+
+async fn service_operations_are_hidden_and_need_the_credential(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, host, _, host_id) = app.new_user().await;
+    let id = create(
+        &app,
+        &host,
+        json!({ "nightlyRate": { "amount": 9_900, "currency": "EUR" }, "maxGuests": 3 }),
+    )
+    .await;
+    let quote = "query($id: ID!) { propertyQuote(id: $id) { hostId status nightlyRate { amount currency } maxGuests cancellationPolicy } }";
+    let promote = "mutation($u: ID!) { promoteToHost(userId: $u) { role } }";
+
+    // Not in the supergraph's API: the router refuses the operations outright.
+    let via_router = app.gql(quote, json!({ "id": id }), Some(&host)).await;
+    assert_eq!(
+        via_router.code(),
+        "GRAPHQL_VALIDATION_FAILED",
+        "{}",
+        via_router.body
+    );
+    assert_eq!(
+        app.gql(promote, json!({ "u": host_id }), Some(&host))
+            .await
+            .code(),
+        "GRAPHQL_VALIDATION_FAILED"
+    );
+    // Even with the credential header: the router does not forward it.
+    let smuggled = app
+        .post(
+            &app.router_url,
+            quote,
+            json!({ "id": id }),
+            None,
+            &[("x-draftr-service-token", crate::helpers::SERVICE_TOKEN)],
+        )
+        .await;
+    assert_eq!(smuggled.code(), "GRAPHQL_VALIDATION_FAILED");
+
+    // Straight to the subgraph: refused without the credential, or with a wrong one.
+    let bare = app
+        .post(
+            &app.catalog_url,
+            quote,
+            json!({ "id": id }),
+            Some(&host),
+            &[],
+        )
+        .await;
+    assert_eq!(bare.code(), "FORBIDDEN");
+    let wrong = app
+        .post(
+            &app.catalog_url,
+            quote,
+            json!({ "id": id }),
+            None,
+            &[("x-draftr-service-token", "guess")],
+        )
+        .await;
+    assert_eq!(wrong.code(), "FORBIDDEN");
+    assert_eq!(
+        app.post(
+            &app.auth_url,
+            promote,
+            json!({ "u": host_id }),
+            Some(&host),
+            &[]
+        )
+        .await
+        .code(),
+        "FORBIDDEN"
+    );
+
+    let served = app
+        .post(
+            &app.catalog_url,
+            quote,
+            json!({ "id": id }),
+            None,
+            &[("x-draftr-service-token", crate::helpers::SERVICE_TOKEN)],
+        )
+        .await;
+    let q = &served.ok()["propertyQuote"];
+    assert_eq!(q["hostId"], host_id.as_str());
+    assert_eq!(q["status"], "DRAFT");
+    assert_eq!(
+        q["nightlyRate"],
+        json!({ "amount": 9_900, "currency": "EUR" })
+    );
+    assert_eq!(q["maxGuests"], 3);
+    assert_eq!(q["cancellationPolicy"], "FLEXIBLE");
+}

@@ -90,6 +90,7 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut AuthSettings))
         ..Default::default()
     };
     settings.tokens.signing_key_pem = Some(SecretString::from(key.to_pem().to_owned()));
+    settings.service_token = Some(SecretString::from(SERVICE_TOKEN));
     tweak(&mut settings);
     let policy = TokenPolicy {
         issuer: settings.tokens.issuer.clone(),
@@ -110,6 +111,8 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut AuthSettings))
         database: catalog_db.settings.clone(),
         redis: redis_test_settings(),
         jwks_url: format!("{auth_url}.well-known/jwks.json"),
+        auth_url: auth_url.clone(),
+        service_token: Some(SecretString::from(SERVICE_TOKEN)),
         ..Default::default()
     })
     .await
@@ -132,6 +135,7 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut AuthSettings))
     let identify_state = Arc::new(Identify {
         verifier: Arc::new(verifier),
         trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        service_token: None,
     });
     let probe_router = with_standard_layers(draftr_common::graphql::routes(probe_schema()).layer(
         axum::middleware::from_fn_with_state(identify_state, identify),
@@ -357,3 +361,6 @@ impl TestApp {
 }
 
 pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The service credential the test subgraphs share.
+pub const SERVICE_TOKEN: &str = "test-service-token-0123456789abcdef";

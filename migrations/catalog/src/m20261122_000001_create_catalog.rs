@@ -143,10 +143,6 @@ impl MigrationTrait for Migration {
         // price; the newest-first order rides on the UUIDv7 id.
         for (name, cols) in [
             (
-                "properties_status_city_idx",
-                vec![Properties::Status, Properties::City],
-            ),
-            (
                 "properties_status_country_idx",
                 vec![Properties::Status, Properties::Country],
             ),
@@ -164,6 +160,14 @@ impl MigrationTrait for Migration {
             }
             manager.create_index(index.to_owned()).await?;
         }
+        // City search is case-insensitive (`lower(city) = …`), so the index is on the
+        // expression; SQLite and PostgreSQL both accept this statement as written.
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "CREATE INDEX IF NOT EXISTS properties_status_city_idx ON properties (status, lower(city))",
+            )
+            .await?;
 
         manager
             .create_table(

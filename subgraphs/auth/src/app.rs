@@ -97,6 +97,7 @@ impl App {
         let identify_state = Arc::new(Identify {
             verifier: Arc::new(verifier),
             trusted_proxies: settings.trusted_proxies.clone(),
+            service_token: settings.service_token.clone(),
         });
         let graphql =
             draftr_common::graphql::routes(crate::graphql::schema(service.clone())).layer(

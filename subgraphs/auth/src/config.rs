@@ -17,6 +17,9 @@ pub struct AuthSettings {
     pub throttle: ThrottleSettings,
     /// Peers whose `X-Forwarded-For` is believed (the router, the load balancer in front of it).
     pub trusted_proxies: Vec<IpAddr>,
+    /// The credential other subgraphs present for service-only operations (the same value in
+    /// every subgraph). Unset refuses them all.
+    pub service_token: Option<SecretString>,
 }
 
 impl Default for AuthSettings {
@@ -31,6 +34,7 @@ impl Default for AuthSettings {
             tokens: TokenSettings::default(),
             throttle: ThrottleSettings::default(),
             trusted_proxies: vec!["127.0.0.1".parse().expect("ip"), "::1".parse().expect("ip")],
+            service_token: None,
         }
     }
 }

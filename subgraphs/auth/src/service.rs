@@ -318,6 +318,21 @@ impl AuthService {
         Ok(user)
     }
 
+    /// Service call from catalog when a user lists a property: a GUEST becomes a HOST; a HOST
+    /// or ADMIN keeps their role. Idempotent, so catalog may retry freely.
+    pub async fn promote_to_host(&self, user_id: Uuid) -> Result<User, Error> {
+        let user = users::Entity::find_by_id(user_id)
+            .one(&self.db)
+            .await?
+            .ok_or(Error::UserNotFound)?;
+        if user.role() != Role::Guest {
+            return Ok(user);
+        }
+        let user = self.change_role(user, Role::Host).await?;
+        tracing::info!(user.id = %user.id, "user became a host");
+        Ok(user)
+    }
+
     async fn revoke_all_sessions(&self, user_id: Uuid) -> Result<(), Error> {
         let families: Vec<Uuid> = refresh_tokens::Entity::find()
             .select_only()

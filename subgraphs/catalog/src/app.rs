@@ -12,6 +12,7 @@ use draftr_common::kv::KvStore;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
+use crate::auth_client::AuthClient;
 use crate::config::CatalogSettings;
 use crate::service::CatalogService;
 
@@ -52,13 +53,18 @@ impl App {
         };
         let verifier = TokenVerifier::new(keys, &policy, kv).await?;
         let service = Arc::new(CatalogService::new(db.clone()));
+        let auth = Arc::new(AuthClient::new(
+            settings.auth_url.clone(),
+            settings.service_token.clone(),
+        )?);
         let identify_state = Arc::new(Identify {
             verifier: Arc::new(verifier),
             trusted_proxies: settings.trusted_proxies.clone(),
+            service_token: settings.service_token.clone(),
         });
         let ready_db = db.clone();
         let router = with_standard_layers(
-            draftr_common::graphql::routes(crate::graphql::schema(service.clone()))
+            draftr_common::graphql::routes(crate::graphql::schema(service.clone(), auth))
                 .layer(axum::middleware::from_fn_with_state(
                     identify_state,
                     identify,

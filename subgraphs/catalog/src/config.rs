@@ -18,6 +18,10 @@ pub struct CatalogSettings {
     pub issuer: String,
     pub audience: String,
     pub trusted_proxies: Vec<IpAddr>,
+    /// Where catalog tells auth that a user now hosts (a service call).
+    pub auth_url: String,
+    /// The credential shared by Draftr's subgraphs for service-only operations.
+    pub service_token: Option<SecretString>,
 }
 
 impl Default for CatalogSettings {
@@ -33,6 +37,8 @@ impl Default for CatalogSettings {
             issuer: "draftr-auth".to_owned(),
             audience: "draftr".to_owned(),
             trusted_proxies: vec!["127.0.0.1".parse().expect("ip"), "::1".parse().expect("ip")],
+            auth_url: "http://127.0.0.1:4001/".to_owned(),
+            service_token: None,
         }
     }
 }

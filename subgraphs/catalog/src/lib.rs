@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod auth_client;
 pub mod config;
 pub mod graphql;
 pub mod service;

@@ -42,6 +42,18 @@ pub fn request_meta<'a>(ctx: &'a async_graphql::Context<'_>) -> Option<&'a Reque
     ctx.data_opt::<RequestMeta>()
 }
 
+/// For operations only Draftr's own services may call (marked `@inaccessible`, so the router
+/// never exposes them; this check is for callers that reach a subgraph directly).
+pub fn require_service_call(ctx: &async_graphql::Context<'_>) -> ApiResult<()> {
+    if request_meta(ctx).is_some_and(|m| m.service_call) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "this operation is only for Draftr's own services",
+        ))
+    }
+}
+
 /// Extra fields of every Draftr connection.
 #[derive(SimpleObject, Debug, Clone, Copy)]
 pub struct ConnectionFields {

@@ -32,6 +32,17 @@ pub struct RequestMeta {
     pub request_id: String,
     /// The end user's address, as far as it can be trusted (see [`Identify`]).
     pub client_ip: Option<IpAddr>,
+    /// The request carried this deployment's service credential: it comes from another Draftr
+    /// subgraph, not from a client (the router never forwards the header).
+    pub service_call: bool,
+}
+
+/// The header that carries the service credential between subgraphs.
+pub const SERVICE_TOKEN: HeaderName = HeaderName::from_static("x-draftr-service-token");
+
+/// Compares without an early exit, so timing does not reveal how much of a guess was right.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Establishes who is calling: the bearer token, verified, and the client address.
@@ -40,9 +51,22 @@ pub struct Identify {
     /// Peers allowed to tell us the client address in `X-Forwarded-For` (the router, a load
     /// balancer). Anyone else's header is ignored, so a client cannot pose as another address.
     pub trusted_proxies: Vec<IpAddr>,
+    /// The shared service credential; `None` refuses every service call.
+    pub service_token: Option<secrecy::SecretString>,
 }
 
 impl Identify {
+    pub fn is_service_call(&self, headers: &HeaderMap) -> bool {
+        let (Some(expected), Some(given)) = (&self.service_token, headers.get(SERVICE_TOKEN))
+        else {
+            return false;
+        };
+        same_secret(
+            secrecy::ExposeSecret::expose_secret(expected).as_bytes(),
+            given.as_bytes(),
+        )
+    }
+
     pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         if !self.trusted_proxies.contains(&peer) {
             return peer;
@@ -82,6 +106,7 @@ pub async fn identify(
             .unwrap_or_default()
             .to_owned(),
         client_ip: Some(identify.client_ip(peer.ip(), headers)),
+        service_call: identify.is_service_call(headers),
     };
     req.extensions_mut().insert(viewer);
     req.extensions_mut().insert(meta);
@@ -201,7 +226,27 @@ mod tests {
         Identify {
             verifier: Arc::new(verifier),
             trusted_proxies: trusted,
+            service_token: Some(secrecy::SecretString::from("s3cret-token")),
         }
+    }
+
+    #[tokio::test]
+    async fn only_the_exact_service_token_makes_a_service_call() {
+        let id = identify(vec![]).await;
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(SERVICE_TOKEN, v.parse().unwrap());
+            h
+        };
+        assert!(id.is_service_call(&with("s3cret-token")));
+        assert!(!id.is_service_call(&with("s3cret-tokem")));
+        assert!(!id.is_service_call(&with("s3cret")));
+        assert!(!id.is_service_call(&HeaderMap::new()));
+        let closed = Identify {
+            service_token: None,
+            ..identify(vec![]).await
+        };
+        assert!(!closed.is_service_call(&with("s3cret-token")));
     }
 
     #[tokio::test]

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, ID, Object};
-use draftr_common::graphql::{request_meta, viewer};
+use draftr_common::graphql::{request_meta, require_service_call, viewer};
 use draftr_common::{ApiResult, Role};
 
 use super::query::parse_id;
@@ -57,5 +57,13 @@ impl Mutation {
         Ok(User::from_row(
             service(ctx).set_role(actor, user_id, role).await?,
         ))
+    }
+
+    /// Service only (catalog, when a user lists a property). Not part of the public API.
+    #[graphql(inaccessible)]
+    async fn promote_to_host(&self, ctx: &Context<'_>, user_id: ID) -> ApiResult<User> {
+        require_service_call(ctx)?;
+        let user_id = parse_id("userId", &user_id)?;
+        Ok(User::from_row(service(ctx).promote_to_host(user_id).await?))
     }
 }

@@ -14,6 +14,7 @@ pub use loaders::PropertyLoader;
 pub use mutation::Mutation;
 pub use query::Query;
 
+use crate::auth_client::AuthClient;
 use crate::service::CatalogService;
 
 pub type CatalogSchema = Schema<Query, Mutation, EmptySubscription>;
@@ -25,8 +26,9 @@ fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
 }
 
 /// The executable schema, wired to the service.
-pub fn schema(service: Arc<CatalogService>) -> CatalogSchema {
+pub fn schema(service: Arc<CatalogService>, auth: Arc<AuthClient>) -> CatalogSchema {
     builder()
+        .data(auth)
         .data(DataLoader::new(
             PropertyLoader::new(service.clone()),
             tokio::spawn,

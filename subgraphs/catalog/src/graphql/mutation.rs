@@ -2,11 +2,13 @@ use std::sync::Arc;
 
 use async_graphql::{Context, ID, MaybeUndefined, Object};
 use draftr_common::ApiResult;
-use draftr_common::graphql::viewer;
+use draftr_common::Role;
+use draftr_common::graphql::{request_meta, viewer};
 
 use super::types::{
     Category, CreateCategoryInput, CreatePropertyInput, Property, UpdatePropertyInput, parse_id,
 };
+use crate::auth_client::AuthClient;
 use crate::service::{CatalogService, ListingInput};
 
 pub struct Mutation;
@@ -49,7 +51,21 @@ impl Mutation {
             cancellation_policy: input.cancellation_policy,
             status: input.status,
         };
-        Ok(Property(service(ctx).create(host.sub, listing).await?))
+        let property = service(ctx).create(host.sub, listing).await?;
+        if host.role == Role::Guest {
+            let request_id = request_meta(ctx)
+                .map(|m| m.request_id.as_str())
+                .unwrap_or_default();
+            if let Err(err) = ctx
+                .data_unchecked::<Arc<AuthClient>>()
+                .promote_to_host(host.sub, request_id)
+                .await
+            {
+                // The listing stands; the next one retries (see `auth_client`).
+                tracing::error!(user.id = %host.sub, error = %err, "could not make the lister a host");
+            }
+        }
+        Ok(Property(property))
     }
 
     /// Its host or an ADMIN.

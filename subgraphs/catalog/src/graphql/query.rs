@@ -2,16 +2,16 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, Object};
-use draftr_common::graphql::{page_size, viewer};
+use draftr_common::graphql::{page_size, require_service_call, viewer};
 use draftr_common::{ApiError, ApiResult};
 use uuid::Uuid;
 
 use super::loaders::PropertyLoader;
 use super::types::{
-    Category, Property, PropertyConnection, PropertyFilter, PropertySort, User, connection,
-    parse_after, parse_id,
+    Category, Money, Property, PropertyConnection, PropertyFilter, PropertyQuote, PropertySort,
+    User, connection, parse_after, parse_id,
 };
-use crate::domain::{self, PropertyStatus};
+use crate::domain::{self, CancellationPolicy, PropertyStatus};
 use crate::service::{CatalogService, Filter};
 
 pub struct Query;
@@ -74,6 +74,29 @@ impl Query {
             .search(&filter, sort.unwrap_or_default().into(), after, limit)
             .await?;
         Ok(connection(page, after.is_some()))
+    }
+
+    /// Service only (reservations' booking saga): what a booking of this property costs and
+    /// allows, whatever its status. Not part of the public API.
+    #[graphql(inaccessible)]
+    async fn property_quote(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<PropertyQuote>> {
+        require_service_call(ctx)?;
+        let id = parse_id("id", &id)?;
+        let found = ctx
+            .data_unchecked::<DataLoader<PropertyLoader>>()
+            .load_one(id)
+            .await?;
+        Ok(found.map(|p| PropertyQuote {
+            property_id: ID(p.row.id.to_string()),
+            host_id: ID(p.row.host_id.to_string()),
+            status: p.status(),
+            nightly_rate: Money {
+                amount: p.row.nightly_rate_amount as i32,
+                currency: p.row.currency.clone(),
+            },
+            max_guests: p.row.max_guests,
+            cancellation_policy: CancellationPolicy::parse(&p.row.cancellation_policy),
+        }))
     }
 
     async fn categories(&self, ctx: &Context<'_>) -> ApiResult<Vec<Category>> {

@@ -271,3 +271,15 @@ pub struct UpdatePropertyInput {
     pub cancellation_policy: Option<CancellationPolicy>,
     pub status: Option<PropertyStatus>,
 }
+
+/// What a booking needs to know of a property (service only).
+#[derive(SimpleObject)]
+#[graphql(inaccessible)]
+pub struct PropertyQuote {
+    pub property_id: ID,
+    pub host_id: ID,
+    pub status: PropertyStatus,
+    pub nightly_rate: Money,
+    pub max_guests: i32,
+    pub cancellation_policy: CancellationPolicy,
+}
