@@ -1,0 +1,207 @@
+//! Catalog search on PostgreSQL with many properties (default 100 000), through the router and
+//! straight to the catalog subgraph, so the router's share is visible. Prints latency
+//! percentiles and throughput; asserts nothing about speed.
+//!
+//! Needs PostgreSQL at 127.0.0.1:5432 (see README). `cargo bench --bench search`.
+//! Knobs: `BENCH_PROPERTIES` (100000), `BENCH_REQUESTS` (400), `BENCH_CONCURRENCY` (8).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use draftr_auth::{App as AuthApp, AuthSettings};
+use draftr_catalog::{App as CatalogApp, CatalogSettings};
+use draftr_common::Role;
+use draftr_common::config::DatabaseSettings;
+use draftr_common::jwt::KeySource;
+use draftr_common::kv::{InMemoryKv, KvStore};
+use draftr_router::embed::{EmbeddedRouter, Overrides, config_with};
+use futures::StreamExt;
+use sea_orm::ConnectionTrait;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn database(schema: &str) -> DatabaseSettings {
+    let url = std::env::var("DRAFTR_BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    DatabaseSettings {
+        url: SecretString::from(url),
+        schema: Some(schema.to_owned()),
+        max_connections: 16,
+        ..Default::default()
+    }
+}
+
+async fn measure(
+    client: &reqwest::Client,
+    url: &str,
+    body: &Value,
+    requests: usize,
+    concurrency: usize,
+) -> (Duration, Duration, f64) {
+    let started = Instant::now();
+    let mut latencies: Vec<Duration> = futures::stream::iter(0..requests)
+        .map(|_| async move {
+            let t = Instant::now();
+            let res: Value = client
+                .post(url)
+                .json(body)
+                .send()
+                .await
+                .expect("request")
+                .json()
+                .await
+                .expect("json");
+            assert!(res.get("errors").is_none(), "{res}");
+            t.elapsed()
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let per_sec = requests as f64 / started.elapsed().as_secs_f64();
+    latencies.sort();
+    let pick = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    (pick(0.5), pick(0.99), per_sec)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let properties = env_usize("BENCH_PROPERTIES", 100_000);
+    let requests = env_usize("BENCH_REQUESTS", 400);
+    let concurrency = env_usize("BENCH_CONCURRENCY", 8);
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let kv: Arc<dyn KvStore> = Arc::new(InMemoryKv::default());
+
+    let auth = AuthApp::build_with(
+        AuthSettings {
+            listen: "127.0.0.1:0".into(),
+            database: database(&format!("bench_auth_{run}")),
+            ..Default::default()
+        },
+        kv.clone(),
+    )
+    .await?;
+    let auth_url = format!("http://127.0.0.1:{}/", auth.port());
+    let jwks = auth.jwks();
+    let mut hosts = Vec::new();
+    for i in 0..50 {
+        let user = auth
+            .service()
+            .ensure_user(
+                &format!("host{i}@bench.test"),
+                "correct horse battery",
+                &format!("Host {i}"),
+                Role::Host,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        hosts.push(user.id);
+    }
+    tokio::spawn(auth.run_until_stopped(std::future::pending()));
+
+    let catalog_schema = format!("bench_catalog_{run}");
+    let catalog = CatalogApp::build_with(
+        CatalogSettings {
+            listen: "127.0.0.1:0".into(),
+            database: database(&catalog_schema),
+            ..Default::default()
+        },
+        kv,
+        KeySource::Static(jwks),
+    )
+    .await?;
+    let catalog_url = format!("http://127.0.0.1:{}/", catalog.port());
+
+    // Bulk rows straight in SQL: the point is to search them, not to time 100 000 mutations.
+    let seeded = Instant::now();
+    let host_array = hosts
+        .iter()
+        .map(|h| format!("'{h}'::uuid"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let db = catalog.service().db().clone();
+    db.execute_unprepared(&format!(
+        "INSERT INTO properties (id, host_id, title, description, line1, city, country, nightly_rate_amount, currency,
+           max_guests, bedrooms, cancellation_policy, status, created_at, updated_at)
+         SELECT gen_random_uuid(), (ARRAY[{host_array}])[1 + i % 50], 'Listing ' || i, 'A place to stay, number ' || i,
+           i || ' Main Street',
+           (ARRAY['Paris','Lyon','Marseille','Nice','Bordeaux','Lille','Nantes','Toulouse','Rennes','Grenoble',
+                  'Berlin','Hamburg','Munich','Cologne','Leipzig','Madrid','Seville','Valencia','Lisbon','Porto'])[1 + i % 20],
+           'FR', 4000 + (i * 37) % 60000, 'EUR', 1 + i % 10, 1 + i % 5, 'MODERATE',
+           CASE WHEN i % 10 = 0 THEN 'DRAFT' ELSE 'PUBLISHED' END, now() - (i || ' seconds')::interval, now()
+         FROM generate_series(1, {properties}) AS i"
+    ))
+    .await?;
+    db.execute_unprepared(
+        "INSERT INTO property_amenities (property_id, amenity)
+         SELECT id, (ARRAY['wifi','kitchen','parking','pool'])[1 + abs(hashtext(id::text)) % 4] FROM properties",
+    )
+    .await?;
+    db.execute_unprepared("ANALYZE properties; ANALYZE property_amenities")
+        .await?;
+    println!(
+        "seeded {properties} properties in {:.1} s",
+        seeded.elapsed().as_secs_f64()
+    );
+    tokio::spawn(catalog.run_until_stopped(std::future::pending()));
+
+    let supergraph = draftr_router::compose::compose(&draftr::schema::subgraphs())?;
+    let overrides = Overrides {
+        listen: "127.0.0.1:0".into(),
+        subgraph_urls: BTreeMap::from([
+            ("auth".into(), auth_url),
+            ("catalog".into(), catalog_url.clone()),
+        ]),
+    };
+    let router = EmbeddedRouter::start(
+        &config_with(draftr_router::ROUTER_YAML, &overrides)?,
+        supergraph,
+    )
+    .await?;
+    let router_url = router.url();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
+
+    let filtered = json!({ "query": "{ properties(first: 20, filter: { city: \"Lyon\", minPrice: 10000, maxPrice: 20000, guests: 4 }) { totalCount edges { node { id title nightlyRate { amount } } } } }" });
+    let with_hosts = json!({ "query": "{ properties(first: 50) { totalCount edges { node { id title host { displayName } } } } }" });
+    let page_direct = json!({ "query": "{ properties(first: 50) { totalCount edges { node { id title host { id } } } } }" });
+
+    println!("{properties} properties, {requests} requests per row, {concurrency} concurrent");
+    for (name, url, body) in [
+        (
+            "filtered (city+price+guests) via router",
+            &router_url,
+            &filtered,
+        ),
+        (
+            "filtered (city+price+guests) direct",
+            &catalog_url,
+            &filtered,
+        ),
+        ("page of 50 with hosts via router", &router_url, &with_hosts),
+        ("page of 50 direct to catalog", &catalog_url, &page_direct),
+    ] {
+        let (p50, p99, per_sec) = measure(&client, url, body, requests, concurrency).await;
+        println!(
+            "{name:<42} p50 {:>7.2} ms   p99 {:>7.2} ms   {:>7.1} req/s",
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3,
+            per_sec
+        );
+    }
+    router.shutdown().await?;
+    // The bench's schemas are dropped; nothing else lives in them.
+    db.execute_unprepared(&format!(
+        "DROP SCHEMA \"{catalog_schema}\" CASCADE; DROP SCHEMA \"bench_auth_{run}\" CASCADE"
+    ))
+    .await?;
+    Ok(())
+}
