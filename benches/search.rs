@@ -134,7 +134,7 @@ async fn main() -> anyhow::Result<()> {
            i || ' Main Street',
            (ARRAY['Paris','Lyon','Marseille','Nice','Bordeaux','Lille','Nantes','Toulouse','Rennes','Grenoble',
                   'Berlin','Hamburg','Munich','Cologne','Leipzig','Madrid','Seville','Valencia','Lisbon','Porto'])[1 + i % 20],
-           'FR', 4000 + (i * 37) % 60000, 'EUR', 1 + i % 10, 1 + i % 5, 'MODERATE',
+           'FR', 4000 + ((i / 20) * 37) % 60000, 'EUR', 1 + (i / 20) % 10, 1 + i % 5, 'MODERATE',
            CASE WHEN i % 10 = 0 THEN 'DRAFT' ELSE 'PUBLISHED' END, now() - (i || ' seconds')::interval, now()
          FROM generate_series(1, {properties}) AS i"
     ))

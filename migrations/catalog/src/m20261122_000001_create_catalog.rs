@@ -140,17 +140,30 @@ impl MigrationTrait for Migration {
             )
             .await?;
         // Search filters by status first (the public sees PUBLISHED only), then by place or
-        // price; the newest-first order rides on the UUIDv7 id.
+        // price, and pages in id order (newest first: ids are UUIDv7) or price order. Each index
+        // ends with the sort key, so a page is read in order from the index instead of by
+        // walking the whole table backwards and filtering.
         for (name, cols) in [
             (
+                "properties_status_id_idx",
+                vec![Properties::Status, Properties::Id],
+            ),
+            (
                 "properties_status_country_idx",
-                vec![Properties::Status, Properties::Country],
+                vec![Properties::Status, Properties::Country, Properties::Id],
             ),
             (
                 "properties_status_rate_idx",
-                vec![Properties::Status, Properties::NightlyRateAmount],
+                vec![
+                    Properties::Status,
+                    Properties::NightlyRateAmount,
+                    Properties::Id,
+                ],
             ),
-            ("properties_host_id_idx", vec![Properties::HostId]),
+            (
+                "properties_host_id_idx",
+                vec![Properties::HostId, Properties::Id],
+            ),
             ("properties_category_id_idx", vec![Properties::CategoryId]),
         ] {
             let mut index = Index::create();
@@ -165,7 +178,7 @@ impl MigrationTrait for Migration {
         manager
             .get_connection()
             .execute_unprepared(
-                "CREATE INDEX IF NOT EXISTS properties_status_city_idx ON properties (status, lower(city))",
+                "CREATE INDEX IF NOT EXISTS properties_status_city_idx ON properties (status, lower(city), id)",
             )
             .await?;
 
