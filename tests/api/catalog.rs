@@ -493,6 +493,17 @@ async fn a_page_of_50_with_hosts_costs_the_same_queries_as_a_page_of_10(backend:
         "statements (auth, catalog) for 10 vs 50 items: {cost:?}"
     );
     assert_eq!(cost[1].0, 1, "all hosts of a page in one auth query");
+    // totalCount costs one count statement, and only when it is asked for.
+    let before = app.catalog_statements.get();
+    let counted = app
+        .gql(
+            "{ properties(first: 50) { totalCount edges { node { id } } } }",
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(counted.ok()["properties"]["totalCount"], 50);
+    assert_eq!(app.catalog_statements.get() - before, cost[1].1 + 1);
     assert!(
         cost[1].1 <= 4,
         "count, page, amenities, categories: {cost:?}"

@@ -105,6 +105,7 @@ impl Position {
 pub struct Page {
     pub items: Vec<Property>,
     pub has_next: bool,
+    /// Across all pages; 0 when not asked for.
     pub total: u64,
 }
 
@@ -386,12 +387,18 @@ impl CatalogService {
         sort: Sort,
         after: Option<Position>,
         limit: u64,
+        with_total: bool,
     ) -> Result<Page, Error> {
         let condition = self.condition(filter);
-        let total = properties::Entity::find()
-            .filter(condition.clone())
-            .count(&self.db)
-            .await?;
+        // Counting a broad filter reads every matching row; only do it when asked.
+        let total = if with_total {
+            properties::Entity::find()
+                .filter(condition.clone())
+                .count(&self.db)
+                .await?
+        } else {
+            0
+        };
 
         let mut query = properties::Entity::find().filter(condition);
         use properties::Column as C;

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::loaders::PropertyLoader;
 use super::types::{
     Category, Money, Property, PropertyConnection, PropertyFilter, PropertyQuote, PropertySort,
-    User, connection, parse_after, parse_id,
+    User, connection, parse_after, parse_id, wants_total,
 };
 use crate::domain::{self, CancellationPolicy, PropertyStatus};
 use crate::service::{CatalogService, Filter};
@@ -71,7 +71,13 @@ impl Query {
         let after = parse_after(after)?;
         let service = ctx.data_unchecked::<Arc<CatalogService>>();
         let page = service
-            .search(&filter, sort.unwrap_or_default().into(), after, limit)
+            .search(
+                &filter,
+                sort.unwrap_or_default().into(),
+                after,
+                limit,
+                wants_total(ctx),
+            )
             .await?;
         Ok(connection(page, after.is_some()))
     }

@@ -149,6 +149,11 @@ pub fn connection(page: Page, after: bool) -> PropertyConnection {
     c
 }
 
+/// Whether the client selected `totalCount` on this connection (it costs a count query).
+pub fn wants_total(ctx: &Context<'_>) -> bool {
+    ctx.look_ahead().field("totalCount").exists()
+}
+
 pub fn parse_after(after: Option<String>) -> ApiResult<Option<Position>> {
     match after {
         None => Ok(None),
@@ -197,7 +202,7 @@ impl User {
         let after = parse_after(after)?;
         let page = ctx
             .data_unchecked::<std::sync::Arc<CatalogService>>()
-            .search(&filter, Sort::Newest, after, limit)
+            .search(&filter, Sort::Newest, after, limit, wants_total(ctx))
             .await?;
         Ok(connection(page, after.is_some()))
     }
