@@ -7,7 +7,8 @@ use axum::Router;
 use axum::routing::get;
 use draftr_auth_migration::MigratorTrait;
 use draftr_common::db::StatementCounter;
-use draftr_common::http::{Identify, health_routes, identify, serve, with_standard_layers};
+use draftr_common::graphql::subgraph_app;
+use draftr_common::http::{Identify, serve};
 use draftr_common::jwt::{KeySource, SigningKey, TokenPolicy, TokenVerifier};
 use draftr_common::kv::KvStore;
 use jsonwebtoken::jwk::JwkSet;
@@ -94,30 +95,24 @@ impl App {
             settings.throttle.clone(),
         ));
 
-        let identify_state = Arc::new(Identify {
+        let identify = Identify {
             verifier: Arc::new(verifier),
             trusted_proxies: settings.trusted_proxies.clone(),
             service_token: settings.service_token.clone(),
-        });
-        let graphql =
-            draftr_common::graphql::routes(crate::graphql::schema(service.clone())).layer(
-                axum::middleware::from_fn_with_state(identify_state, identify),
-            );
+        };
         let jwks_doc = jwks.clone();
-        let ready_db = db.clone();
-        let router = with_standard_layers(
-            graphql
-                .route(
-                    "/.well-known/jwks.json",
-                    get(move || {
-                        let jwks = jwks_doc.clone();
-                        async move { axum::Json(jwks) }
-                    }),
-                )
-                .merge(health_routes(move || {
-                    let db = ready_db.clone();
-                    async move { db.ping().await.map_err(|e| e.to_string()) }
-                })),
+        let own_routes = Router::new().route(
+            "/.well-known/jwks.json",
+            get(move || {
+                let jwks = jwks_doc.clone();
+                async move { axum::Json(jwks) }
+            }),
+        );
+        let router = subgraph_app(
+            crate::graphql::schema(service.clone()),
+            identify,
+            db,
+            own_routes,
         );
 
         let listener = TcpListener::bind(&settings.listen).await?;

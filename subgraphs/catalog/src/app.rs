@@ -6,7 +6,8 @@ use std::sync::Arc;
 use axum::Router;
 use draftr_catalog_migration::MigratorTrait;
 use draftr_common::db::StatementCounter;
-use draftr_common::http::{Identify, health_routes, identify, serve, with_standard_layers};
+use draftr_common::graphql::subgraph_app;
+use draftr_common::http::{Identify, serve};
 use draftr_common::jwt::{KeySource, TokenPolicy, TokenVerifier};
 use draftr_common::kv::KvStore;
 use sea_orm::DatabaseConnection;
@@ -57,23 +58,13 @@ impl App {
             settings.auth_url.clone(),
             settings.service_token.clone(),
         )?);
-        let identify_state = Arc::new(Identify {
+        let identify = Identify {
             verifier: Arc::new(verifier),
             trusted_proxies: settings.trusted_proxies.clone(),
             service_token: settings.service_token.clone(),
-        });
-        let ready_db = db.clone();
-        let router = with_standard_layers(
-            draftr_common::graphql::routes(crate::graphql::schema(service.clone(), auth))
-                .layer(axum::middleware::from_fn_with_state(
-                    identify_state,
-                    identify,
-                ))
-                .merge(health_routes(move || {
-                    let db = ready_db.clone();
-                    async move { db.ping().await.map_err(|e| e.to_string()) }
-                })),
-        );
+        };
+        let schema = crate::graphql::schema(service.clone(), auth);
+        let router = subgraph_app(schema, identify, db, Router::new());
         let listener = TcpListener::bind(&settings.listen).await?;
         let port = listener.local_addr()?.port();
         Ok(Self {

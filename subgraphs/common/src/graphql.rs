@@ -122,6 +122,32 @@ where
         .with_state(schema)
 }
 
+/// What every subgraph serves: GraphQL at `/` with the caller identified, `/health`, and
+/// `/ready` (its database answers), under the standard layers. `extra` adds a subgraph's own
+/// routes (auth's JWKS).
+pub fn subgraph_app<Q, M, S>(
+    schema: Schema<Q, M, S>,
+    identify: crate::http::Identify,
+    db: sea_orm::DatabaseConnection,
+    extra: Router,
+) -> Router
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    let graphql = routes(schema).layer(axum::middleware::from_fn_with_state(
+        std::sync::Arc::new(identify),
+        crate::http::identify,
+    ));
+    crate::http::with_standard_layers(graphql.merge(extra).merge(crate::http::health_routes(
+        move || {
+            let db = db.clone();
+            async move { db.ping().await.map_err(|e| e.to_string()) }
+        },
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
