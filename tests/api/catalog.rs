@@ -361,6 +361,14 @@ async fn bad_listings_are_bad_user_input_and_store_nothing(backend: Backend) {
         app.gql(SEARCH, json!({ "a": "bogus" }), None).await.code(),
         "BAD_USER_INPUT"
     );
+    let long_text = app
+        .gql(SEARCH, json!({ "f": { "text": "x".repeat(201) } }), None)
+        .await;
+    assert_eq!(long_text.code(), "BAD_USER_INPUT");
+    let unknown_amenity = app
+        .gql(SEARCH, json!({ "f": { "amenities": ["moat"] } }), None)
+        .await;
+    assert_eq!(unknown_amenity.code(), "BAD_USER_INPUT");
     assert_eq!(
         app.gql(
             SEARCH,

@@ -51,6 +51,12 @@ impl Query {
                 "minPrice must not be above maxPrice",
             ));
         }
+        if f.text.as_ref().is_some_and(|t| t.chars().count() > 200) {
+            return Err(ApiError::bad_input(
+                "text",
+                "search text is too long (at most 200 characters)",
+            ));
+        }
         let filter = Filter {
             city: f.city,
             country: f.country,
@@ -63,7 +69,7 @@ impl Query {
             max_price: f.max_price.map(i64::from),
             guests: f.guests,
             amenities: domain::amenities(&f.amenities.unwrap_or_default())?,
-            text: f.text.filter(|t| t.chars().count() <= 200),
+            text: f.text,
             host_id: None,
             statuses: vec![PropertyStatus::Published],
         };
