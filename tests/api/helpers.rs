@@ -134,7 +134,7 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut AuthSettings))
     .expect("verifier");
     let identify_state = Arc::new(Identify {
         verifier: Arc::new(verifier),
-        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
         service_token: None,
     });
     let probe_router = with_standard_layers(draftr_common::graphql::routes(probe_schema()).layer(

@@ -1,6 +1,6 @@
 //! Settings of the auth subgraph (`DRAFTR_AUTH__…` environment variables override).
 
-use std::net::IpAddr;
+use ipnet::IpNet;
 use std::path::PathBuf;
 
 use draftr_common::config::{DatabaseSettings, RedisSettings};
@@ -16,7 +16,7 @@ pub struct AuthSettings {
     pub tokens: TokenSettings,
     pub throttle: ThrottleSettings,
     /// Peers whose `X-Forwarded-For` is believed (the router, the load balancer in front of it).
-    pub trusted_proxies: Vec<IpAddr>,
+    pub trusted_proxies: Vec<IpNet>,
     /// The credential other subgraphs present for service-only operations (the same value in
     /// every subgraph). Unset refuses them all.
     pub service_token: Option<SecretString>,
@@ -33,7 +33,10 @@ impl Default for AuthSettings {
             redis: RedisSettings::default(),
             tokens: TokenSettings::default(),
             throttle: ThrottleSettings::default(),
-            trusted_proxies: vec!["127.0.0.1".parse().expect("ip"), "::1".parse().expect("ip")],
+            trusted_proxies: vec![
+                "127.0.0.1/32".parse().expect("net"),
+                "::1/128".parse().expect("net"),
+            ],
             service_token: None,
         }
     }

@@ -1,6 +1,6 @@
 //! Settings of the catalog subgraph (`DRAFTR_CATALOG__…` environment variables override).
 
-use std::net::IpAddr;
+use ipnet::IpNet;
 
 use draftr_common::config::{DatabaseSettings, RedisSettings};
 use secrecy::SecretString;
@@ -17,7 +17,7 @@ pub struct CatalogSettings {
     pub jwks_url: String,
     pub issuer: String,
     pub audience: String,
-    pub trusted_proxies: Vec<IpAddr>,
+    pub trusted_proxies: Vec<IpNet>,
     /// Where catalog tells auth that a user now hosts (a service call).
     pub auth_url: String,
     /// The credential shared by Draftr's subgraphs for service-only operations.
@@ -36,7 +36,10 @@ impl Default for CatalogSettings {
             jwks_url: "http://127.0.0.1:4001/.well-known/jwks.json".to_owned(),
             issuer: "draftr-auth".to_owned(),
             audience: "draftr".to_owned(),
-            trusted_proxies: vec!["127.0.0.1".parse().expect("ip"), "::1".parse().expect("ip")],
+            trusted_proxies: vec![
+                "127.0.0.1/32".parse().expect("net"),
+                "::1/128".parse().expect("net"),
+            ],
             auth_url: "http://127.0.0.1:4001/".to_owned(),
             service_token: None,
         }

@@ -32,6 +32,9 @@ pub fn load_with_env<T: DeserializeOwned>(
             .prefix_separator("__")
             .separator("__")
             .try_parsing(true)
+            // Lists in the environment are comma-separated: TRUSTED_PROXIES=10.0.0.0/8,::1/128
+            .list_separator(",")
+            .with_list_parse_key("trusted_proxies")
             .source(env),
     );
     Ok(builder.build()?.try_deserialize()?)
@@ -80,6 +83,7 @@ mod tests {
     struct Sample {
         database: DatabaseSettings,
         listen: String,
+        trusted_proxies: Vec<ipnet::IpNet>,
     }
 
     #[test]
@@ -91,10 +95,21 @@ mod tests {
             ),
             ("DRAFTR_CFGTEST__LISTEN".to_owned(), "0.0.0.0:1".to_owned()),
             ("DRAFTR_OTHER__LISTEN".to_owned(), "ignored".to_owned()),
+            (
+                "DRAFTR_CFGTEST__TRUSTED_PROXIES".to_owned(),
+                "10.0.0.0/8,::1/128".to_owned(),
+            ),
         ]);
         let s: Sample = load_with_env("cfgtest", None, Some(env)).unwrap();
         assert_eq!(s.database.url.expose_secret(), "postgres://x@y/z");
         assert_eq!(s.listen, "0.0.0.0:1");
         assert_eq!(s.database.max_connections, 10);
+        assert_eq!(
+            s.trusted_proxies,
+            vec![
+                "10.0.0.0/8".parse::<ipnet::IpNet>().unwrap(),
+                "::1/128".parse().unwrap()
+            ]
+        );
     }
 }

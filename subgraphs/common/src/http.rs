@@ -2,6 +2,8 @@
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+
+use ipnet::IpNet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,9 +50,10 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
 /// Establishes who is calling: the bearer token, verified, and the client address.
 pub struct Identify {
     pub verifier: Arc<TokenVerifier>,
-    /// Peers allowed to tell us the client address in `X-Forwarded-For` (the router, a load
-    /// balancer). Anyone else's header is ignored, so a client cannot pose as another address.
-    pub trusted_proxies: Vec<IpAddr>,
+    /// Networks whose peers may tell us the client address in `X-Forwarded-For` (the router,
+    /// a load balancer). Anyone else's header is ignored, so a client cannot pose as another
+    /// address.
+    pub trusted_proxies: Vec<IpNet>,
     /// The shared service credential; `None` refuses every service call.
     pub service_token: Option<secrecy::SecretString>,
 }
@@ -67,8 +70,12 @@ impl Identify {
         )
     }
 
+    fn trusted(&self, ip: &IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(ip))
+    }
+
     pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        if !self.trusted_proxies.contains(&peer) {
+        if !self.trusted(&peer) {
             return peer;
         }
         let forwarded = headers
@@ -82,7 +89,7 @@ impl Identify {
         forwarded
             .into_iter()
             .rev()
-            .find(|ip| !self.trusted_proxies.contains(ip))
+            .find(|ip| !self.trusted(ip))
             .unwrap_or(peer)
     }
 }
@@ -210,7 +217,7 @@ mod tests {
     use crate::jwt::{KeySource, SigningKey, TokenPolicy};
     use crate::kv::InMemoryKv;
 
-    async fn identify(trusted: Vec<IpAddr>) -> Identify {
+    async fn identify(trusted: Vec<IpNet>) -> Identify {
         let key = SigningKey::generate();
         let policy = TokenPolicy {
             issuer: "i".into(),
@@ -255,7 +262,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", "6.6.6.6, 203.0.113.7".parse().unwrap());
 
-        let id = identify(vec![router]).await;
+        let id = identify(vec!["127.0.0.1/32".parse().unwrap()]).await;
         assert_eq!(
             id.client_ip(router, &headers),
             "203.0.113.7".parse::<IpAddr>().unwrap()
@@ -263,5 +270,14 @@ mod tests {
         let stranger: IpAddr = "198.51.100.1".parse().unwrap();
         assert_eq!(id.client_ip(stranger, &headers), stranger);
         assert_eq!(id.client_ip(router, &HeaderMap::new()), router);
+
+        // A whole network can be trusted (containers get addresses from a range).
+        let id = identify(vec!["10.0.0.0/8".parse().unwrap()]).await;
+        let mut chain = HeaderMap::new();
+        chain.insert("x-forwarded-for", "203.0.113.9, 10.1.2.3".parse().unwrap());
+        assert_eq!(
+            id.client_ip("10.9.9.9".parse().unwrap(), &chain),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
     }
 }
