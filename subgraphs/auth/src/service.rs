@@ -59,10 +59,6 @@ impl AuthService {
         }
     }
 
-    pub fn db(&self) -> &DatabaseConnection {
-        &self.db
-    }
-
     /// Creates a GUEST account and signs it in. The role is not the client's to choose.
     pub async fn register(
         &self,

@@ -112,14 +112,6 @@ impl ApiError {
             )
         }
     }
-
-    pub fn code(&self) -> ErrorCode {
-        self.code
-    }
-
-    pub fn message(&self) -> &str {
-        &self.message
-    }
 }
 
 impl From<ApiError> for async_graphql::Error {
