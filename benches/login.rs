@@ -86,6 +86,8 @@ async fn main() -> anyhow::Result<()> {
         router_listen: "127.0.0.1:0".into(),
         auth_listen: "127.0.0.1:0".into(),
         catalog_listen: "127.0.0.1:0".into(),
+        reservations_listen: "127.0.0.1:0".into(),
+        payments_listen: "127.0.0.1:0".into(),
         demo_data: false,
     })
     .await?;

@@ -11,6 +11,9 @@ use draftr_common::Role;
 use draftr_common::http::stopped;
 use draftr_common::jwt::KeySource;
 use draftr_common::kv::{InMemoryKv, KvStore};
+use draftr_payments::provider::SimulatedProvider;
+use draftr_payments::{App as PaymentsApp, PaymentsSettings};
+use draftr_reservations::{App as ReservationsApp, ReservationsSettings};
 use draftr_router::embed::{EmbeddedRouter, Overrides, config_with};
 use secrecy::SecretString;
 use tokio::sync::watch;
@@ -23,6 +26,8 @@ pub struct EmbeddedSettings {
     pub router_listen: String,
     pub auth_listen: String,
     pub catalog_listen: String,
+    pub reservations_listen: String,
+    pub payments_listen: String,
     /// Create the demo accounts (on first start; later starts find them).
     pub demo_data: bool,
 }
@@ -34,6 +39,8 @@ impl Default for EmbeddedSettings {
             router_listen: "127.0.0.1:4000".into(),
             auth_listen: "127.0.0.1:4001".into(),
             catalog_listen: "127.0.0.1:4002".into(),
+            reservations_listen: "127.0.0.1:4003".into(),
+            payments_listen: "127.0.0.1:4004".into(),
             demo_data: true,
         }
     }
@@ -65,6 +72,8 @@ pub struct Embedded {
     pub router: EmbeddedRouter,
     pub auth_port: u16,
     pub catalog_port: u16,
+    pub reservations_port: u16,
+    pub payments_port: u16,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
 }
@@ -108,6 +117,7 @@ impl Embedded {
             }
         }
         let jwks = auth.jwks();
+        let auth_jwks = jwks.clone();
         let mut tasks = vec![tokio::spawn(
             auth.run_until_stopped(stopped(stop_rx.clone())),
         )];
@@ -115,7 +125,7 @@ impl Embedded {
         let mut catalog_settings: CatalogSettings = draftr_common::config::load("catalog", None)?;
         catalog_settings.listen = settings.catalog_listen.clone();
         catalog_settings.auth_url = format!("http://127.0.0.1:{auth_port}/");
-        catalog_settings.service_token = Some(service_token);
+        catalog_settings.service_token = Some(service_token.clone());
         catalog_settings.database.url = SecretString::from(format!(
             "sqlite://{}",
             settings.data_dir.join("catalog.db").display()
@@ -130,6 +140,55 @@ impl Embedded {
             catalog.run_until_stopped(stopped(stop_rx.clone())),
         ));
 
+        // Payments: the simulated provider (Stripe's test cards, no network) unless the
+        // environment configures Stripe.
+        let mut payments_settings: PaymentsSettings =
+            draftr_common::config::load("payments", None)?;
+        payments_settings.listen = settings.payments_listen.clone();
+        payments_settings.service_token = Some(service_token.clone());
+        payments_settings.database.url = SecretString::from(format!(
+            "sqlite://{}",
+            settings.data_dir.join("payments.db").display()
+        ));
+        let provider = if payments_settings.provider.kind == "simulated" {
+            Arc::new(SimulatedProvider::new())
+                as Arc<dyn draftr_payments::provider::PaymentProvider>
+        } else {
+            draftr_payments::app::provider_from(&payments_settings.provider)?
+        };
+        let payments = PaymentsApp::build_with(
+            payments_settings,
+            kv.clone(),
+            KeySource::Static(auth_jwks.clone()),
+            provider,
+        )
+        .await?;
+        let payments_port = payments.port();
+        tasks.push(tokio::spawn(
+            payments.run_until_stopped(stopped(stop_rx.clone())),
+        ));
+
+        let mut reservations_settings: ReservationsSettings =
+            draftr_common::config::load("reservations", None)?;
+        reservations_settings.listen = settings.reservations_listen.clone();
+        reservations_settings.service_token = Some(service_token);
+        reservations_settings.catalog_url = format!("http://127.0.0.1:{catalog_port}/");
+        reservations_settings.payments_url = format!("http://127.0.0.1:{payments_port}/");
+        reservations_settings.database.url = SecretString::from(format!(
+            "sqlite://{}",
+            settings.data_dir.join("reservations.db").display()
+        ));
+        let reservations = ReservationsApp::build_with(
+            reservations_settings,
+            kv.clone(),
+            KeySource::Static(auth_jwks),
+        )
+        .await?;
+        let reservations_port = reservations.port();
+        tasks.push(tokio::spawn(
+            reservations.run_until_stopped(stopped(stop_rx.clone())),
+        ));
+
         let subgraphs = crate::schema::subgraphs();
         let supergraph = draftr_router::compose::compose(&subgraphs)?;
         let overrides = Overrides {
@@ -139,6 +198,14 @@ impl Embedded {
                 (
                     "catalog".to_owned(),
                     format!("http://127.0.0.1:{catalog_port}/"),
+                ),
+                (
+                    "reservations".to_owned(),
+                    format!("http://127.0.0.1:{reservations_port}/"),
+                ),
+                (
+                    "payments".to_owned(),
+                    format!("http://127.0.0.1:{payments_port}/"),
                 ),
             ]),
         };
@@ -151,6 +218,8 @@ impl Embedded {
             router,
             auth_port,
             catalog_port,
+            reservations_port,
+            payments_port,
             stop,
             tasks,
         })

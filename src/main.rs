@@ -29,6 +29,14 @@ enum Command {
         auth_listen: String,
         #[arg(long, env = "DRAFTR_CATALOG_LISTEN", default_value = "127.0.0.1:4002")]
         catalog_listen: String,
+        #[arg(
+            long,
+            env = "DRAFTR_RESERVATIONS_LISTEN",
+            default_value = "127.0.0.1:4003"
+        )]
+        reservations_listen: String,
+        #[arg(long, env = "DRAFTR_PAYMENTS_LISTEN", default_value = "127.0.0.1:4004")]
+        payments_listen: String,
         /// Do not create the demo accounts.
         #[arg(long)]
         no_demo: bool,
@@ -43,6 +51,16 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// The reservations subgraph alone (settings from DRAFTR_RESERVATIONS__* and --config).
+    Reservations {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// The payments subgraph alone (settings from DRAFTR_PAYMENTS__* and --config).
+    Payments {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// The router alone: runs the `draftr-router` binary installed beside this one, with
     /// these arguments (e.g. `--config router/router.yaml --supergraph schema/supergraph.graphql`).
     Router {
@@ -51,7 +69,7 @@ enum Command {
     },
     /// Apply the database migrations of a subgraph and exit.
     Migrate {
-        #[arg(value_parser = ["auth", "catalog"])]
+        #[arg(value_parser = ["auth", "catalog", "reservations", "payments"])]
         subgraph: String,
         #[arg(long)]
         config: Option<PathBuf>,
@@ -115,6 +133,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         listen: "127.0.0.1:4000".into(),
         auth_listen: "127.0.0.1:4001".into(),
         catalog_listen: "127.0.0.1:4002".into(),
+        reservations_listen: "127.0.0.1:4003".into(),
+        payments_listen: "127.0.0.1:4004".into(),
         no_demo: false,
     }) {
         Command::Run {
@@ -122,6 +142,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             auth_listen,
             catalog_listen,
+            reservations_listen,
+            payments_listen,
             no_demo,
         } => {
             let settings = EmbeddedSettings {
@@ -129,6 +151,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 router_listen: listen,
                 auth_listen,
                 catalog_listen,
+                reservations_listen,
+                payments_listen,
                 demo_data: !no_demo,
             };
             let running = Embedded::start(settings).await?;
@@ -146,6 +170,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!(
                 "  catalog subgraph   http://127.0.0.1:{}/",
                 running.catalog_port
+            );
+            println!(
+                "  reservations       http://127.0.0.1:{}/",
+                running.reservations_port
+            );
+            println!(
+                "  payments           http://127.0.0.1:{}/   (simulated provider: pm_card_visa pays, pm_card_chargeDeclined declines)",
+                running.payments_port
             );
             if !no_demo {
                 println!("Demo accounts (development only):");
@@ -183,6 +215,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             app.run_until_stopped(draftr_common::http::shutdown_signal())
                 .await?;
         }
+        Command::Reservations { config } => {
+            let settings: draftr_reservations::ReservationsSettings =
+                draftr_common::config::load("reservations", config.as_deref())?;
+            let app = draftr_reservations::App::build(settings).await?;
+            println!("reservations subgraph listening on port {}", app.port());
+            app.run_until_stopped(draftr_common::http::shutdown_signal())
+                .await?;
+        }
+        Command::Payments { config } => {
+            let settings: draftr_payments::PaymentsSettings =
+                draftr_common::config::load("payments", config.as_deref())?;
+            let app = draftr_payments::App::build(settings).await?;
+            println!("payments subgraph listening on port {}", app.port());
+            app.run_until_stopped(draftr_common::http::shutdown_signal())
+                .await?;
+        }
         Command::Router { args } => {
             // The stock router entry point sets up its telemetry (Prometheus, OTLP) from its
             // own command line, which it reads from the process arguments; so the router on
@@ -217,6 +265,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         draftr_common::config::load("catalog", config.as_deref())?;
                     let db = draftr_common::db::connect(&settings.database).await?;
                     draftr_catalog::app::migrate(&db).await?;
+                }
+                "reservations" => {
+                    let settings: draftr_reservations::ReservationsSettings =
+                        draftr_common::config::load("reservations", config.as_deref())?;
+                    let db = draftr_common::db::connect(&settings.database).await?;
+                    draftr_reservations::app::migrate(&db).await?;
+                }
+                "payments" => {
+                    let settings: draftr_payments::PaymentsSettings =
+                        draftr_common::config::load("payments", config.as_deref())?;
+                    let db = draftr_common::db::connect(&settings.database).await?;
+                    draftr_payments::app::migrate(&db).await?;
                 }
                 other => anyhow::bail!("unknown subgraph {other}"),
             }

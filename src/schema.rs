@@ -18,6 +18,16 @@ pub fn subgraphs() -> Vec<SubgraphSdl> {
             url: "http://127.0.0.1:4002/".into(),
             sdl: draftr_catalog::graphql::sdl(),
         },
+        SubgraphSdl {
+            name: "reservations".into(),
+            url: "http://127.0.0.1:4003/".into(),
+            sdl: draftr_reservations::graphql::sdl(),
+        },
+        SubgraphSdl {
+            name: "payments".into(),
+            url: "http://127.0.0.1:4004/".into(),
+            sdl: draftr_payments::graphql::sdl(),
+        },
     ]
 }
 

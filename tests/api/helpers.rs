@@ -11,6 +11,10 @@ use draftr_common::http::{Identify, identify, serve, stopped, with_standard_laye
 use draftr_common::jwt::{KeySource, SigningKey, TokenPolicy, TokenVerifier};
 use draftr_common::testing::{Backend, TestDatabase, redis_test_settings};
 use draftr_common::{ApiResult, Role};
+use draftr_payments::provider::{PaymentProvider, SimulatedProvider};
+use draftr_payments::{App as PaymentsApp, PaymentsSettings};
+use draftr_reservations::service::ReservationService;
+use draftr_reservations::{App as ReservationsApp, ReservationsSettings};
 use draftr_router::compose::{SubgraphSdl, compose};
 use draftr_router::embed::{EmbeddedRouter, Overrides, config_with};
 use sea_orm::{ConnectionTrait, Statement};
@@ -56,6 +60,13 @@ pub struct TestApp {
     pub auth_statements: StatementCounter,
     pub catalog_statements: StatementCounter,
     pub probe_url: String,
+    pub reservations_url: String,
+    pub payments_url: String,
+    /// The payment provider's view (what was really authorized, captured, refunded).
+    pub provider: Arc<SimulatedProvider>,
+    pub reservations: Arc<ReservationService>,
+    pub reservations_db: TestDatabase,
+    pub payments_db: TestDatabase,
     pub client: reqwest::Client,
     /// Each test app poses as its own client address, so per-address throttling of one test
     /// never touches another running in parallel.
@@ -79,7 +90,45 @@ pub async fn spawn(backend: Backend) -> TestApp {
     spawn_with(backend, |_| {}).await
 }
 
-pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut AuthSettings)) -> TestApp {
+pub async fn spawn_with(
+    backend: Backend,
+    tweak: impl FnOnce(&mut AuthSettings) + 'static,
+) -> TestApp {
+    spawn_custom(backend, Options::default().auth(tweak)).await
+}
+
+type Tweak<T> = Box<dyn FnOnce(&mut T)>;
+
+/// How a test wants its app different from the default.
+#[derive(Default)]
+pub struct Options {
+    auth: Option<Tweak<AuthSettings>>,
+    reservations: Option<Tweak<ReservationsSettings>>,
+    payments: Option<Tweak<PaymentsSettings>>,
+    /// Instead of the simulated provider (e.g. Stripe against a stand-in).
+    provider: Option<Arc<dyn PaymentProvider>>,
+}
+
+impl Options {
+    pub fn auth(mut self, f: impl FnOnce(&mut AuthSettings) + 'static) -> Self {
+        self.auth = Some(Box::new(f));
+        self
+    }
+    pub fn reservations(mut self, f: impl FnOnce(&mut ReservationsSettings) + 'static) -> Self {
+        self.reservations = Some(Box::new(f));
+        self
+    }
+    pub fn payments(mut self, f: impl FnOnce(&mut PaymentsSettings) + 'static) -> Self {
+        self.payments = Some(Box::new(f));
+        self
+    }
+    pub fn provider(mut self, p: Arc<dyn PaymentProvider>) -> Self {
+        self.provider = Some(p);
+        self
+    }
+}
+
+pub async fn spawn_custom(backend: Backend, options: Options) -> TestApp {
     draftr_common::telemetry::init_for_tests();
     let db = TestDatabase::new(backend).await;
     let key = SigningKey::generate();
@@ -91,7 +140,9 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut AuthSettings))
     };
     settings.tokens.signing_key_pem = Some(SecretString::from(key.to_pem().to_owned()));
     settings.service_token = Some(SecretString::from(SERVICE_TOKEN));
-    tweak(&mut settings);
+    if let Some(tweak) = options.auth {
+        tweak(&mut settings);
+    }
     let policy = TokenPolicy {
         issuer: settings.tokens.issuer.clone(),
         audience: settings.tokens.audience.clone(),
@@ -120,6 +171,57 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut AuthSettings))
     let catalog_url = format!("http://127.0.0.1:{}/", catalog.port());
     let catalog_statements = catalog.statements();
     tokio::spawn(catalog.run_until_stopped(stopped(stop_rx.clone())));
+
+    let provider = Arc::new(SimulatedProvider::new());
+    let payments_db = TestDatabase::new(backend).await;
+    let mut payments_settings = PaymentsSettings {
+        listen: "127.0.0.1:0".into(),
+        database: payments_db.settings.clone(),
+        redis: redis_test_settings(),
+        jwks_url: format!("{auth_url}.well-known/jwks.json"),
+        service_token: Some(SecretString::from(SERVICE_TOKEN)),
+        ..Default::default()
+    };
+    payments_settings.provider.stripe_webhook_secret = Some(SecretString::from(WEBHOOK_SECRET));
+    if let Some(tweak) = options.payments {
+        tweak(&mut payments_settings);
+    }
+    let payments_kv = draftr_common::kv::connect(&payments_settings.redis)
+        .await
+        .expect("Redis at 127.0.0.1:6379");
+    let payments = PaymentsApp::build_with(
+        payments_settings.clone(),
+        payments_kv,
+        KeySource::Url(payments_settings.jwks_url.clone()),
+        options
+            .provider
+            .unwrap_or_else(|| provider.clone() as Arc<dyn PaymentProvider>),
+    )
+    .await
+    .expect("payments starts");
+    let payments_url = format!("http://127.0.0.1:{}/", payments.port());
+    tokio::spawn(payments.run_until_stopped(stopped(stop_rx.clone())));
+
+    let reservations_db = TestDatabase::new(backend).await;
+    let mut reservations_settings = ReservationsSettings {
+        listen: "127.0.0.1:0".into(),
+        database: reservations_db.settings.clone(),
+        redis: redis_test_settings(),
+        jwks_url: format!("{auth_url}.well-known/jwks.json"),
+        service_token: Some(SecretString::from(SERVICE_TOKEN)),
+        catalog_url: catalog_url.clone(),
+        payments_url: payments_url.clone(),
+        ..Default::default()
+    };
+    if let Some(tweak) = options.reservations {
+        tweak(&mut reservations_settings);
+    }
+    let reservations = ReservationsApp::build(reservations_settings)
+        .await
+        .expect("reservations starts");
+    let reservations_url = format!("http://127.0.0.1:{}/", reservations.port());
+    let reservations_service = reservations.service();
+    tokio::spawn(reservations.run_until_stopped(stopped(stop_rx.clone())));
 
     // The probe is its own service: its own Redis connection, keys fetched over HTTP.
     let kv = draftr_common::kv::connect(&redis_test_settings())
@@ -160,6 +262,16 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut AuthSettings))
             sdl: draftr_catalog::graphql::sdl(),
         },
         SubgraphSdl {
+            name: "reservations".into(),
+            url: reservations_url.clone(),
+            sdl: draftr_reservations::graphql::sdl(),
+        },
+        SubgraphSdl {
+            name: "payments".into(),
+            url: payments_url.clone(),
+            sdl: draftr_payments::graphql::sdl(),
+        },
+        SubgraphSdl {
             name: "probe".into(),
             url: probe_url.clone(),
             sdl: probe_sdl(),
@@ -171,6 +283,8 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut AuthSettings))
         subgraph_urls: BTreeMap::from([
             ("auth".into(), auth_url.clone()),
             ("catalog".into(), catalog_url.clone()),
+            ("reservations".into(), reservations_url.clone()),
+            ("payments".into(), payments_url.clone()),
             ("probe".into(), probe_url.clone()),
         ]),
     };
@@ -189,6 +303,12 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut AuthSettings))
         auth_statements,
         catalog_statements,
         probe_url,
+        reservations_url,
+        payments_url,
+        provider,
+        reservations: reservations_service,
+        reservations_db,
+        payments_db,
         client: reqwest::Client::new(),
         client_ip: format!("10.{}.{}.{}", octets[1], octets[2], octets[3].max(1)),
         service,
@@ -361,6 +481,9 @@ impl TestApp {
 }
 
 pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The Stripe webhook signing secret of the test payments service.
+pub const WEBHOOK_SECRET: &str = "whsec_test_0123456789abcdef";
 
 /// The service credential the test subgraphs share.
 pub const SERVICE_TOKEN: &str = "test-service-token-0123456789abcdef";

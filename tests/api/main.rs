@@ -3,6 +3,7 @@
 //! test says otherwise.
 
 mod auth_flow;
+mod booking;
 mod catalog;
 mod helpers;
 mod router;

@@ -16,6 +16,7 @@ pub mod graphql;
 pub mod http;
 pub mod jwt;
 pub mod kv;
+pub mod service_client;
 pub mod telemetry;
 
 #[cfg(feature = "test-support")]

@@ -1,0 +1,208 @@
+//! Calls from one Draftr subgraph to another (reservations → catalog, reservations → payments).
+//!
+//! Every call has a per-attempt timeout, a bounded number of attempts with backoff, and goes
+//! through a circuit breaker: after a run of failures the breaker opens and calls fail at once
+//! with [`CallError::Unavailable`] instead of each waiting for a timeout, so a user hears
+//! "payments are unavailable" in milliseconds while the dependency is down, and the dependency
+//! is not hammered while it recovers. The original system's gateway had the same protection.
+//!
+//! Retrying is only safe because every operation called this way is idempotent on the callee's
+//! side (keyed by the reservation id), which is a rule for anyone adding a call here.
+
+use std::time::Duration;
+
+use failsafe::futures::CircuitBreaker as _;
+use failsafe::{Config, StateMachine, backoff, failure_policy};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::http::{REQUEST_ID, SERVICE_TOKEN};
+
+/// How hard to try before giving up on a dependency.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CallPolicy {
+    /// Per attempt, connection and response included.
+    pub timeout_ms: u64,
+    /// Attempts per call (1 = no retry).
+    pub attempts: u32,
+    /// Pause before the second attempt; doubled for each further one.
+    pub backoff_ms: u64,
+    /// Consecutive failed attempts that open the breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker refuses calls before letting one through to probe.
+    pub breaker_open_ms: u64,
+}
+
+impl Default for CallPolicy {
+    fn default() -> Self {
+        Self {
+            timeout_ms: 3_000,
+            attempts: 3,
+            backoff_ms: 100,
+            breaker_failures: 5,
+            breaker_open_ms: 5_000,
+        }
+    }
+}
+
+/// Why a call did not produce data.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    /// The dependency could not be reached, timed out, failed internally, or its breaker is
+    /// open. The outcome of the operation is unknown; the caller must treat it as such.
+    #[error("{service} is unavailable: {reason}")]
+    Unavailable {
+        service: &'static str,
+        reason: String,
+    },
+    /// The dependency answered and refused, with a typed error (its `extensions.code`).
+    #[error("{service} refused: {code}: {message}")]
+    Refused {
+        service: &'static str,
+        code: String,
+        message: String,
+    },
+}
+
+impl CallError {
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, CallError::Unavailable { .. })
+    }
+}
+
+type Breaker = StateMachine<failure_policy::ConsecutiveFailures<backoff::Constant>, ()>;
+
+/// A GraphQL client for one dependency, with the service credential, timeouts, retries and a
+/// circuit breaker.
+pub struct ServiceClient {
+    service: &'static str,
+    url: String,
+    token: Option<SecretString>,
+    http: reqwest::Client,
+    policy: CallPolicy,
+    breaker: Breaker,
+}
+
+impl ServiceClient {
+    pub fn new(
+        service: &'static str,
+        url: String,
+        token: Option<SecretString>,
+        policy: CallPolicy,
+    ) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(policy.timeout_ms))
+            .connect_timeout(Duration::from_millis(policy.timeout_ms.min(1_000)))
+            .build()?;
+        let breaker = Config::new()
+            .failure_policy(failure_policy::consecutive_failures(
+                policy.breaker_failures.max(1),
+                backoff::constant(Duration::from_millis(policy.breaker_open_ms)),
+            ))
+            .build();
+        Ok(Self {
+            service,
+            url,
+            token,
+            http,
+            policy,
+            breaker,
+        })
+    }
+
+    /// Runs `query` and returns its `data`. Unavailability is retried (the callee is
+    /// idempotent); a typed refusal is returned at once.
+    pub async fn call(
+        &self,
+        query: &str,
+        variables: Value,
+        request_id: &str,
+    ) -> Result<Value, CallError> {
+        let body = serde_json::json!({ "query": query, "variables": variables });
+        let attempts = self.policy.attempts.max(1);
+        let mut last = None;
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                let pause = self
+                    .policy
+                    .backoff_ms
+                    .saturating_mul(1 << (attempt - 1).min(6));
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+            }
+            let result = self
+                .breaker
+                .call_with(CallError::is_unavailable, self.attempt(&body, request_id))
+                .await;
+            match result {
+                Ok(data) => return Ok(data),
+                Err(failsafe::Error::Inner(err)) if err.is_unavailable() => {
+                    tracing::warn!(
+                        dependency = self.service,
+                        attempt = attempt + 1,
+                        error = %err,
+                        "service call failed"
+                    );
+                    last = Some(err);
+                }
+                Err(failsafe::Error::Inner(err)) => return Err(err),
+                Err(failsafe::Error::Rejected) => {
+                    return Err(CallError::Unavailable {
+                        service: self.service,
+                        reason: "circuit breaker open after repeated failures".into(),
+                    });
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| CallError::Unavailable {
+            service: self.service,
+            reason: "no attempt made".into(),
+        }))
+    }
+
+    async fn attempt(&self, body: &Value, request_id: &str) -> Result<Value, CallError> {
+        let unavailable = |reason: String| CallError::Unavailable {
+            service: self.service,
+            reason,
+        };
+        let mut request = self
+            .http
+            .post(&self.url)
+            .header(REQUEST_ID, request_id)
+            .json(body);
+        if let Some(token) = &self.token {
+            request = request.header(SERVICE_TOKEN, token.expose_secret());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let status = response.status();
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(unavailable(format!("HTTP {status}")));
+        }
+        let json: Value = response
+            .json()
+            .await
+            .map_err(|e| unavailable(format!("unreadable response ({status}): {e}")))?;
+        if let Some(error) = json["errors"].as_array().and_then(|e| e.first()) {
+            let code = error["extensions"]["code"]
+                .as_str()
+                .unwrap_or("INTERNAL_SERVER_ERROR")
+                .to_owned();
+            let message = error["message"].as_str().unwrap_or_default().to_owned();
+            // The callee failing internally, or its own dependency being down, is
+            // unavailability from our side too: retry, and count it against the breaker.
+            if code == "INTERNAL_SERVER_ERROR" || code == "PAYMENT_UNAVAILABLE" {
+                return Err(unavailable(format!("{code}: {message}")));
+            }
+            return Err(CallError::Refused {
+                service: self.service,
+                code,
+                message,
+            });
+        }
+        Ok(json["data"].clone())
+    }
+}

@@ -1,0 +1,41 @@
+//! The payments subgraph's errors and what the client (reservations, mostly) sees of each.
+
+use draftr_common::{ApiError, ErrorCode};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("{message}")]
+    Declined { code: String, message: String },
+    #[error("payments are unavailable right now; please try again in a moment")]
+    Unavailable(String),
+    #[error("no payment for this reservation")]
+    NotFound,
+    #[error("this payment cannot be {action} in its current state ({status})")]
+    WrongState {
+        action: &'static str,
+        status: String,
+    },
+    #[error("database error")]
+    Db(#[from] sea_orm::DbErr),
+}
+
+impl From<Error> for ApiError {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Invalid { field, message } => ApiError::bad_input(field, message),
+            Error::Declined { .. } => ApiError::new(ErrorCode::PaymentDeclined, err.to_string()),
+            Error::Unavailable(ref cause) => {
+                tracing::warn!(error = %cause, "payment provider unavailable");
+                ApiError::new(ErrorCode::PaymentUnavailable, err.to_string())
+            }
+            Error::NotFound => ApiError::not_found(err.to_string()),
+            Error::WrongState { .. } => ApiError::bad_input("reservationId", err.to_string()),
+            Error::Db(e) => ApiError::internal(e),
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! The payments subgraph: the money side of a booking.
+//!
+//! It authorizes, captures, voids and refunds through a [`provider::PaymentProvider`] (Stripe,
+//! or a simulation of Stripe's test cards for the embedded default), keeps one `Payment`
+//! record per reservation (amounts, status, provider and provider id; never card data), and
+//! takes Stripe's webhooks. Its mutations are service-only: reservations' booking saga drives
+//! them, keyed by the reservation id, so every one of them is idempotent.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod config;
+pub mod graphql;
+pub mod provider;
+pub mod service;
+pub mod webhook;
+
+mod error;
+mod store;
+
+pub use app::App;
+pub use config::PaymentsSettings;
+pub use error::Error;

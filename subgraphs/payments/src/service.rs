@@ -1,0 +1,532 @@
+//! The payment of each reservation, through its life: authorize → capture (or cancel) →
+//! refund.
+//!
+//! One row per reservation (a unique constraint), written *before* the provider is called, so a
+//! crash between the provider's answer and our write leaves a PENDING row that the next call
+//! for the reservation finishes by replaying the same idempotency key. Every operation is
+//! idempotent: calling it again returns the current state and never moves money twice.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
+};
+use uuid::Uuid;
+
+use crate::error::Error;
+use crate::provider::{Authorization, Charge, PaymentProvider, ProviderError, idempotency_key};
+use crate::store::{payments, refunds, webhook_events};
+
+pub use payments::Model as Payment;
+
+/// Payment states (`PaymentStatus` in the API).
+pub mod status {
+    /// Written before the provider is called; the outcome is not known yet.
+    pub const PENDING: &str = "PENDING";
+    pub const AUTHORIZED: &str = "AUTHORIZED";
+    pub const CAPTURED: &str = "CAPTURED";
+    pub const CANCELED: &str = "CANCELED";
+    pub const REFUNDED: &str = "REFUNDED";
+    pub const PARTIALLY_REFUNDED: &str = "PARTIALLY_REFUNDED";
+    pub const FAILED: &str = "FAILED";
+}
+
+/// What reservations asks to authorize.
+#[derive(Debug, Clone)]
+pub struct AuthorizeRequest {
+    pub reservation_id: Uuid,
+    pub guest_id: Uuid,
+    pub host_id: Uuid,
+    pub amount: i64,
+    pub currency: String,
+    pub payment_method: String,
+}
+
+pub struct PaymentService {
+    db: DatabaseConnection,
+    provider: Arc<dyn PaymentProvider>,
+}
+
+fn provider_error(err: ProviderError) -> Error {
+    match err {
+        ProviderError::Unavailable(cause) => Error::Unavailable(cause),
+        ProviderError::Invalid(message) => Error::Invalid {
+            field: "paymentMethod",
+            message,
+        },
+    }
+}
+
+impl PaymentService {
+    pub fn new(db: DatabaseConnection, provider: Arc<dyn PaymentProvider>) -> Self {
+        Self { db, provider }
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub async fn by_reservation(&self, reservation_id: Uuid) -> Result<Option<Payment>, Error> {
+        Ok(payments::Entity::find()
+            .filter(payments::Column::ReservationId.eq(reservation_id))
+            .one(&self.db)
+            .await?)
+    }
+
+    pub async fn by_reservations(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Payment>, Error> {
+        Ok(payments::Entity::find()
+            .filter(payments::Column::ReservationId.is_in(ids.iter().copied()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|p| (p.reservation_id, p))
+            .collect())
+    }
+
+    pub async fn get_many(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Payment>, Error> {
+        Ok(payments::Entity::find()
+            .filter(payments::Column::Id.is_in(ids.iter().copied()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect())
+    }
+
+    /// Holds the amount on the guest's payment method. A repeat for the same reservation
+    /// returns the first outcome (a decline again, as a decline).
+    pub async fn authorize(&self, req: AuthorizeRequest) -> Result<Payment, Error> {
+        validate(&req)?;
+        let payment = match self.by_reservation(req.reservation_id).await? {
+            Some(existing) => {
+                if existing.amount != req.amount || existing.currency != req.currency {
+                    return Err(Error::Invalid {
+                        field: "amount",
+                        message: "this reservation was already authorized for another amount"
+                            .into(),
+                    });
+                }
+                existing
+            }
+            None => self.insert_pending(&req).await?,
+        };
+        match payment.status.as_str() {
+            status::PENDING => self.settle_pending(payment, &req.payment_method).await,
+            status::FAILED => Err(Error::Declined {
+                code: payment
+                    .failure_code
+                    .unwrap_or_else(|| "card_declined".into()),
+                message: payment
+                    .failure_message
+                    .unwrap_or_else(|| "Your card was declined.".into()),
+            }),
+            _ => Ok(payment),
+        }
+    }
+
+    async fn insert_pending(&self, req: &AuthorizeRequest) -> Result<Payment, Error> {
+        let now = Utc::now();
+        let row = payments::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            reservation_id: Set(req.reservation_id),
+            guest_id: Set(req.guest_id),
+            host_id: Set(req.host_id),
+            amount: Set(req.amount),
+            currency: Set(req.currency.clone()),
+            refunded: Set(0),
+            status: Set(status::PENDING.into()),
+            provider: Set(self.provider.name().into()),
+            provider_ref: Set(None),
+            failure_code: Set(None),
+            failure_message: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        match row.insert(&self.db).await {
+            Ok(p) => Ok(p),
+            // A concurrent call for the same reservation won the insert; carry on with its row.
+            Err(e) if is_unique_violation(&e) => self
+                .by_reservation(req.reservation_id)
+                .await?
+                .ok_or(Error::Db(e)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Asks the provider (with the reservation's key, so a repeat is a replay) and records the
+    /// answer.
+    async fn settle_pending(
+        &self,
+        payment: Payment,
+        payment_method: &str,
+    ) -> Result<Payment, Error> {
+        let charge = Charge {
+            reservation_id: payment.reservation_id,
+            amount: payment.amount,
+            currency: payment.currency.clone(),
+            payment_method: payment_method.to_owned(),
+        };
+        let key = idempotency_key(payment.reservation_id, "authorize");
+        match self.provider.authorize(&charge, &key).await {
+            Ok(Authorization::Authorized { provider_ref }) => {
+                tracing::info!(payment.id = %payment.id, reservation.id = %payment.reservation_id, "payment authorized");
+                self.transition(
+                    payment.id,
+                    &[status::PENDING],
+                    status::AUTHORIZED,
+                    Some(provider_ref),
+                    None,
+                )
+                .await
+            }
+            Ok(Authorization::Declined { code, message }) => {
+                tracing::info!(payment.id = %payment.id, decline = %code, "payment declined");
+                self.transition(
+                    payment.id,
+                    &[status::PENDING],
+                    status::FAILED,
+                    None,
+                    Some((code.clone(), message.clone())),
+                )
+                .await?;
+                Err(Error::Declined { code, message })
+            }
+            Err(ProviderError::Invalid(message)) => {
+                self.transition(
+                    payment.id,
+                    &[status::PENDING],
+                    status::FAILED,
+                    None,
+                    Some(("invalid_payment_method".into(), message.clone())),
+                )
+                .await?;
+                Err(Error::Invalid {
+                    field: "paymentMethod",
+                    message,
+                })
+            }
+            // Unknown outcome: the row stays PENDING for the next call to settle.
+            Err(ProviderError::Unavailable(cause)) => Err(Error::Unavailable(cause)),
+        }
+    }
+
+    /// Moves a payment from one of `from` to `to`; returns the row as it now is (a concurrent
+    /// writer that got there first wins, and its result is returned).
+    async fn transition(
+        &self,
+        id: Uuid,
+        from: &[&str],
+        to: &str,
+        provider_ref: Option<String>,
+        failure: Option<(String, String)>,
+    ) -> Result<Payment, Error> {
+        let mut update = payments::Entity::update_many()
+            .col_expr(payments::Column::Status, Expr::value(to))
+            .col_expr(payments::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(payments::Column::Id.eq(id))
+            .filter(payments::Column::Status.is_in(from.iter().copied()));
+        if let Some(r) = provider_ref {
+            update = update.col_expr(payments::Column::ProviderRef, Expr::value(r));
+        }
+        if let Some((code, message)) = failure {
+            update = update
+                .col_expr(payments::Column::FailureCode, Expr::value(code))
+                .col_expr(
+                    payments::Column::FailureMessage,
+                    Expr::value(message.chars().take(255).collect::<String>()),
+                );
+        }
+        update.exec(&self.db).await?;
+        payments::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    async fn require(&self, reservation_id: Uuid) -> Result<Payment, Error> {
+        self.by_reservation(reservation_id)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    /// Takes the held funds (after the reservation is confirmed).
+    pub async fn capture(&self, reservation_id: Uuid) -> Result<Payment, Error> {
+        let payment = self.require(reservation_id).await?;
+        match payment.status.as_str() {
+            status::CAPTURED | status::REFUNDED | status::PARTIALLY_REFUNDED => Ok(payment),
+            status::AUTHORIZED => {
+                let provider_ref = payment.provider_ref.clone().unwrap_or_default();
+                self.provider
+                    .capture(&provider_ref, &idempotency_key(reservation_id, "capture"))
+                    .await
+                    .map_err(provider_error)?;
+                tracing::info!(payment.id = %payment.id, reservation.id = %reservation_id, "payment captured");
+                self.transition(
+                    payment.id,
+                    &[status::AUTHORIZED],
+                    status::CAPTURED,
+                    None,
+                    None,
+                )
+                .await
+            }
+            other => Err(Error::WrongState {
+                action: "captured",
+                status: other.to_owned(),
+            }),
+        }
+    }
+
+    /// Undoes the payment of a booking that did not happen: voids an authorization, refunds a
+    /// capture in full, settles an unknown outcome first. Nothing to undo is not an error.
+    pub async fn cancel(
+        &self,
+        reservation_id: Uuid,
+        payment_method: Option<&str>,
+    ) -> Result<Option<Payment>, Error> {
+        let Some(mut payment) = self.by_reservation(reservation_id).await? else {
+            return Ok(None);
+        };
+        if payment.status == status::PENDING {
+            // The provider may have authorized: replay the authorization to learn the outcome.
+            let Some(pm) = payment_method else {
+                return Err(Error::Invalid {
+                    field: "paymentMethod",
+                    message: "the payment's outcome is unknown; the payment method is needed to settle it".into(),
+                });
+            };
+            payment = match self.settle_pending(payment, pm).await {
+                Ok(p) => p,
+                Err(Error::Declined { .. }) | Err(Error::Invalid { .. }) => {
+                    return Ok(Some(self.require(reservation_id).await?));
+                }
+                Err(e) => return Err(e),
+            };
+        }
+        match payment.status.as_str() {
+            status::AUTHORIZED => {
+                let provider_ref = payment.provider_ref.clone().unwrap_or_default();
+                self.provider
+                    .cancel(&provider_ref, &idempotency_key(reservation_id, "cancel"))
+                    .await
+                    .map_err(provider_error)?;
+                tracing::info!(payment.id = %payment.id, reservation.id = %reservation_id, "authorization voided");
+                Ok(Some(
+                    self.transition(
+                        payment.id,
+                        &[status::AUTHORIZED],
+                        status::CANCELED,
+                        None,
+                        None,
+                    )
+                    .await?,
+                ))
+            }
+            status::CAPTURED => {
+                let amount = payment.amount;
+                self.refund(reservation_id, amount).await.map(Some)
+            }
+            _ => Ok(Some(payment)),
+        }
+    }
+
+    /// Gives `amount` back (a cancellation under the property's policy). Captures first if the
+    /// capture has not happened yet, so the guest is charged exactly `total - amount`. One
+    /// refund per payment: a repeat returns the payment as it is.
+    pub async fn refund(&self, reservation_id: Uuid, amount: i64) -> Result<Payment, Error> {
+        let mut payment = self.require(reservation_id).await?;
+        if amount < 0 || amount > payment.amount {
+            return Err(Error::Invalid {
+                field: "amount",
+                message: format!("a refund must be between 0 and {}", payment.amount),
+            });
+        }
+        if payment.status == status::AUTHORIZED {
+            payment = self.capture(reservation_id).await?;
+        }
+        match payment.status.as_str() {
+            status::REFUNDED | status::PARTIALLY_REFUNDED => return Ok(payment),
+            status::CAPTURED => {}
+            other => {
+                return Err(Error::WrongState {
+                    action: "refunded",
+                    status: other.to_owned(),
+                });
+            }
+        }
+        if amount == 0 {
+            return Ok(payment);
+        }
+        let provider_ref = payment.provider_ref.clone().unwrap_or_default();
+        let refund_ref = self
+            .provider
+            .refund(
+                &provider_ref,
+                amount,
+                &idempotency_key(reservation_id, "refund"),
+            )
+            .await
+            .map_err(provider_error)?;
+        let to = if amount == payment.amount {
+            status::REFUNDED
+        } else {
+            status::PARTIALLY_REFUNDED
+        };
+        let txn = self.db.begin().await?;
+        let inserted = refunds::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            payment_id: Set(payment.id),
+            amount: Set(amount),
+            provider_ref: Set(refund_ref),
+            created_at: Set(Utc::now()),
+        }
+        .insert(&txn)
+        .await;
+        match inserted {
+            Ok(_) => {
+                payments::Entity::update_many()
+                    .col_expr(payments::Column::Status, Expr::value(to))
+                    .col_expr(payments::Column::Refunded, Expr::value(amount))
+                    .col_expr(payments::Column::UpdatedAt, Expr::value(Utc::now()))
+                    .filter(payments::Column::Id.eq(payment.id))
+                    .filter(payments::Column::Status.eq(status::CAPTURED))
+                    .exec(&txn)
+                    .await?;
+                txn.commit().await?;
+                tracing::info!(payment.id = %payment.id, refund.amount = amount, "payment refunded");
+            }
+            // A concurrent refund of the same payment recorded it first.
+            Err(e) if is_unique_violation(&e) => txn.rollback().await?,
+            Err(e) => return Err(e.into()),
+        }
+        self.require(reservation_id).await
+    }
+
+    /// Records a webhook event id; `false` if it was seen before (so it is processed once).
+    pub async fn first_delivery(&self, event_id: &str, kind: &str) -> Result<bool, Error> {
+        let inserted = webhook_events::ActiveModel {
+            id: Set(event_id.to_owned()),
+            kind: Set(kind.to_owned()),
+            received_at: Set(Utc::now()),
+        }
+        .insert(&self.db)
+        .await;
+        match inserted {
+            Ok(_) => Ok(true),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Undoes [`Self::first_delivery`] when processing failed, so the provider's retry counts.
+    pub async fn forget_delivery(&self, event_id: &str) -> Result<(), Error> {
+        webhook_events::Entity::delete_by_id(event_id.to_owned())
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Applies what Stripe tells us happened to a PaymentIntent outside our calls (captured
+    /// or canceled from the dashboard, an authorization expiring, a refund made there).
+    pub async fn apply_provider_update(
+        &self,
+        provider_ref: &str,
+        update: ProviderUpdate,
+    ) -> Result<Option<Payment>, Error> {
+        let Some(payment) = payments::Entity::find()
+            .filter(payments::Column::ProviderRef.eq(provider_ref))
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let updated = match update {
+            ProviderUpdate::Captured => {
+                self.transition(
+                    payment.id,
+                    &[status::AUTHORIZED],
+                    status::CAPTURED,
+                    None,
+                    None,
+                )
+                .await?
+            }
+            ProviderUpdate::Canceled => {
+                self.transition(
+                    payment.id,
+                    &[status::PENDING, status::AUTHORIZED],
+                    status::CANCELED,
+                    None,
+                    None,
+                )
+                .await?
+            }
+            ProviderUpdate::Refunded { total_refunded } => {
+                let total = total_refunded.clamp(0, payment.amount);
+                if total > payment.refunded {
+                    let to = if total == payment.amount {
+                        status::REFUNDED
+                    } else {
+                        status::PARTIALLY_REFUNDED
+                    };
+                    payments::Entity::update_many()
+                        .col_expr(payments::Column::Refunded, Expr::value(total))
+                        .col_expr(payments::Column::Status, Expr::value(to))
+                        .col_expr(payments::Column::UpdatedAt, Expr::value(Utc::now()))
+                        .filter(payments::Column::Id.eq(payment.id))
+                        .filter(payments::Column::Refunded.lt(total))
+                        .exec(&self.db)
+                        .await?;
+                }
+                self.require(payment.reservation_id).await?
+            }
+        };
+        Ok(Some(updated))
+    }
+}
+
+/// A change to a payment reported by the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderUpdate {
+    Captured,
+    Canceled,
+    Refunded { total_refunded: i64 },
+}
+
+fn validate(req: &AuthorizeRequest) -> Result<(), Error> {
+    if req.amount <= 0 {
+        return Err(Error::Invalid {
+            field: "amount",
+            message: "the amount must be positive".into(),
+        });
+    }
+    if req.currency.len() != 3 || !req.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(Error::Invalid {
+            field: "currency",
+            message: "the currency must be an ISO 4217 code such as EUR".into(),
+        });
+    }
+    let pm = req.payment_method.as_str();
+    if !pm.starts_with("pm_")
+        || pm.len() > 255
+        || !pm.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Err(Error::Invalid {
+            field: "paymentMethod",
+            message: "paymentMethod must be a Stripe payment-method id such as pm_card_visa".into(),
+        });
+    }
+    Ok(())
+}
+
+/// A unique or primary-key violation, on PostgreSQL or SQLite.
+pub(crate) fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}

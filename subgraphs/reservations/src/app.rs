@@ -1,0 +1,115 @@
+//! Building and running the reservations service: bind first (so tests can use port 0), then
+//! serve, with the reconciler running beside the server until shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use draftr_common::graphql::subgraph_app;
+use draftr_common::http::{Identify, serve};
+use draftr_common::jwt::{KeySource, TokenPolicy, TokenVerifier};
+use draftr_common::kv::KvStore;
+use draftr_reservations_migration::MigratorTrait;
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+
+use crate::clients::{CatalogClient, PaymentsClient};
+use crate::config::ReservationsSettings;
+use crate::service::ReservationService;
+
+pub struct App {
+    listener: TcpListener,
+    port: u16,
+    router: axum::Router,
+    service: Arc<ReservationService>,
+    reconcile_every: Duration,
+}
+
+/// Applies the reservations migrations (also run by `draftr migrate`).
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    draftr_reservations_migration::Migrator::up(db, None).await?;
+    Ok(())
+}
+
+impl App {
+    pub async fn build(settings: ReservationsSettings) -> anyhow::Result<Self> {
+        let kv = draftr_common::kv::connect(&settings.redis).await?;
+        let keys = KeySource::Url(settings.jwks_url.clone());
+        Self::build_with(settings, kv, keys).await
+    }
+
+    /// As [`App::build`], with the revocation list and the keys given (the embedded default
+    /// shares them in process).
+    pub async fn build_with(
+        settings: ReservationsSettings,
+        kv: Arc<dyn KvStore>,
+        keys: KeySource,
+    ) -> anyhow::Result<Self> {
+        let db = draftr_common::db::connect(&settings.database).await?;
+        migrate(&db).await?;
+        let policy = TokenPolicy {
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+        };
+        let verifier = TokenVerifier::new(keys, &policy, kv).await?;
+        let catalog = Arc::new(CatalogClient::new(
+            settings.catalog_url.clone(),
+            settings.service_token.clone(),
+            settings.calls.clone(),
+        )?);
+        let payments = Arc::new(PaymentsClient::new(
+            settings.payments_url.clone(),
+            settings.service_token.clone(),
+            settings.calls.clone(),
+        )?);
+        let service = Arc::new(ReservationService::new(
+            db.clone(),
+            catalog,
+            payments,
+            settings.booking.clone(),
+        ));
+        let identify = Identify {
+            verifier: Arc::new(verifier),
+            trusted_proxies: settings.trusted_proxies.clone(),
+            service_token: settings.service_token.clone(),
+        };
+        let schema = crate::graphql::schema(service.clone());
+        let router = subgraph_app(schema, identify, db, axum::Router::new());
+        let listener = TcpListener::bind(&settings.listen).await?;
+        let port = listener.local_addr()?.port();
+        Ok(Self {
+            listener,
+            port,
+            router,
+            service,
+            reconcile_every: Duration::from_millis(settings.booking.reconcile_interval_ms.max(50)),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn service(&self) -> Arc<ReservationService> {
+        self.service.clone()
+    }
+
+    /// Serves until `shutdown`, with the reconciler running (a pass at start, then on its
+    /// interval) and stopped with the server.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        tracing::info!(port = self.port, "reservations subgraph listening");
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let reconciler = tokio::spawn(crate::reconciler::run(
+            self.service.clone(),
+            self.reconcile_every,
+            draftr_common::http::stopped(stop_rx),
+        ));
+        let served = serve(self.listener, self.router, shutdown).await;
+        let _ = stop_tx.send(true);
+        let _ = reconciler.await;
+        served
+    }
+}

@@ -1,0 +1,227 @@
+//! Reservations → catalog and reservations → payments: the saga's service calls.
+//!
+//! Both go through [`ServiceClient`] (timeouts, bounded retries, a circuit breaker per
+//! dependency) with the service credential, to operations that are `@inaccessible` in the
+//! supergraph. Every payments operation is keyed by the reservation id and idempotent, which
+//! is what makes retrying them, and replaying them from the reconciler, safe.
+
+use draftr_common::service_client::{CallError, CallPolicy, ServiceClient};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::domain::CancellationPolicy;
+
+/// What catalog says a booking of a property costs and allows.
+#[derive(Debug, Clone)]
+pub struct Quote {
+    pub property_id: Uuid,
+    pub host_id: Uuid,
+    pub published: bool,
+    pub nightly_rate: i64,
+    pub currency: String,
+    pub max_guests: i32,
+    pub cancellation_policy: CancellationPolicy,
+}
+
+pub struct CatalogClient(ServiceClient);
+
+fn malformed(service: &'static str, what: &str) -> CallError {
+    CallError::Unavailable {
+        service,
+        reason: format!("malformed answer: {what}"),
+    }
+}
+
+impl CatalogClient {
+    pub fn new(
+        url: String,
+        token: Option<SecretString>,
+        policy: CallPolicy,
+    ) -> anyhow::Result<Self> {
+        Ok(Self(ServiceClient::new("catalog", url, token, policy)?))
+    }
+
+    /// `None` when the property does not exist.
+    pub async fn quote(
+        &self,
+        property: Uuid,
+        request_id: &str,
+    ) -> Result<Option<Quote>, CallError> {
+        let data = self
+            .0
+            .call(
+                "query($id: ID!) { propertyQuote(id: $id) { propertyId hostId status nightlyRate { amount currency } maxGuests cancellationPolicy } }",
+                json!({ "id": property.to_string() }),
+                request_id,
+            )
+            .await?;
+        let q = &data["propertyQuote"];
+        if q.is_null() {
+            return Ok(None);
+        }
+        let uuid = |v: &Value| v.as_str().and_then(|s| Uuid::parse_str(s).ok());
+        Ok(Some(Quote {
+            property_id: uuid(&q["propertyId"])
+                .ok_or_else(|| malformed("catalog", "propertyId"))?,
+            host_id: uuid(&q["hostId"]).ok_or_else(|| malformed("catalog", "hostId"))?,
+            published: q["status"] == "PUBLISHED",
+            nightly_rate: q["nightlyRate"]["amount"]
+                .as_i64()
+                .ok_or_else(|| malformed("catalog", "nightlyRate"))?,
+            currency: q["nightlyRate"]["currency"]
+                .as_str()
+                .ok_or_else(|| malformed("catalog", "currency"))?
+                .to_owned(),
+            max_guests: q["maxGuests"]
+                .as_i64()
+                .and_then(|n| i32::try_from(n).ok())
+                .ok_or_else(|| malformed("catalog", "maxGuests"))?,
+            cancellation_policy: CancellationPolicy::parse(
+                q["cancellationPolicy"].as_str().unwrap_or_default(),
+            ),
+        }))
+    }
+}
+
+/// A payment as payments reports it.
+#[derive(Debug, Clone)]
+pub struct PaymentInfo {
+    pub id: Uuid,
+    pub status: String,
+}
+
+pub struct PaymentsClient(ServiceClient);
+
+const PAYMENT_FIELDS: &str = "id status";
+
+fn payment_info(v: &Value) -> Result<Option<PaymentInfo>, CallError> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    Ok(Some(PaymentInfo {
+        id: v["id"]
+            .as_str()
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .ok_or_else(|| malformed("payments", "id"))?,
+        status: v["status"]
+            .as_str()
+            .ok_or_else(|| malformed("payments", "status"))?
+            .to_owned(),
+    }))
+}
+
+fn required(v: &Value) -> Result<PaymentInfo, CallError> {
+    payment_info(v)?.ok_or_else(|| malformed("payments", "no payment"))
+}
+
+/// What the saga asks payments to authorize.
+#[derive(Debug, Clone)]
+pub struct AuthorizeCall<'a> {
+    pub reservation_id: Uuid,
+    pub guest_id: Uuid,
+    pub host_id: Uuid,
+    pub amount: i64,
+    pub currency: &'a str,
+    pub payment_method: &'a str,
+}
+
+impl PaymentsClient {
+    pub fn new(
+        url: String,
+        token: Option<SecretString>,
+        policy: CallPolicy,
+    ) -> anyhow::Result<Self> {
+        Ok(Self(ServiceClient::new("payments", url, token, policy)?))
+    }
+
+    pub async fn authorize(
+        &self,
+        call: AuthorizeCall<'_>,
+        request_id: &str,
+    ) -> Result<PaymentInfo, CallError> {
+        let data = self
+            .0
+            .call(
+                &format!("mutation($r: ID!, $g: ID!, $h: ID!, $a: Int!, $c: String!, $pm: String!) {{ authorizePayment(reservationId: $r, guestId: $g, hostId: $h, amount: $a, currency: $c, paymentMethod: $pm) {{ {PAYMENT_FIELDS} }} }}"),
+                json!({
+                    "r": call.reservation_id.to_string(),
+                    "g": call.guest_id.to_string(),
+                    "h": call.host_id.to_string(),
+                    "a": call.amount,
+                    "c": call.currency,
+                    "pm": call.payment_method,
+                }),
+                request_id,
+            )
+            .await?;
+        required(&data["authorizePayment"])
+    }
+
+    pub async fn capture(
+        &self,
+        reservation: Uuid,
+        request_id: &str,
+    ) -> Result<PaymentInfo, CallError> {
+        let data = self
+            .0
+            .call(
+                &format!("mutation($r: ID!) {{ capturePayment(reservationId: $r) {{ {PAYMENT_FIELDS} }} }}"),
+                json!({ "r": reservation.to_string() }),
+                request_id,
+            )
+            .await?;
+        required(&data["capturePayment"])
+    }
+
+    /// Voids or fully refunds; `payment_method` settles an outcome payments does not know yet.
+    pub async fn cancel(
+        &self,
+        reservation: Uuid,
+        payment_method: Option<&str>,
+        request_id: &str,
+    ) -> Result<Option<PaymentInfo>, CallError> {
+        let data = self
+            .0
+            .call(
+                &format!("mutation($r: ID!, $pm: String) {{ cancelPayment(reservationId: $r, paymentMethod: $pm) {{ {PAYMENT_FIELDS} }} }}"),
+                json!({ "r": reservation.to_string(), "pm": payment_method }),
+                request_id,
+            )
+            .await?;
+        payment_info(&data["cancelPayment"])
+    }
+
+    pub async fn refund(
+        &self,
+        reservation: Uuid,
+        amount: i64,
+        request_id: &str,
+    ) -> Result<PaymentInfo, CallError> {
+        let data = self
+            .0
+            .call(
+                &format!("mutation($r: ID!, $a: Int!) {{ refundPayment(reservationId: $r, amount: $a) {{ {PAYMENT_FIELDS} }} }}"),
+                json!({ "r": reservation.to_string(), "a": amount }),
+                request_id,
+            )
+            .await?;
+        required(&data["refundPayment"])
+    }
+
+    pub async fn status(
+        &self,
+        reservation: Uuid,
+        request_id: &str,
+    ) -> Result<Option<PaymentInfo>, CallError> {
+        let data = self
+            .0
+            .call(
+                &format!("query($r: ID!) {{ paymentForReservation(reservationId: $r) {{ {PAYMENT_FIELDS} }} }}"),
+                json!({ "r": reservation.to_string() }),
+                request_id,
+            )
+            .await?;
+        payment_info(&data["paymentForReservation"])
+    }
+}

@@ -1,0 +1,80 @@
+//! Settings of the reservations subgraph (`DRAFTR_RESERVATIONS__…` environment variables
+//! override).
+
+use draftr_common::config::{DatabaseSettings, RedisSettings};
+use draftr_common::service_client::CallPolicy;
+use ipnet::IpNet;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ReservationsSettings {
+    pub listen: String,
+    pub database: DatabaseSettings,
+    /// The shared revocation list (the same Redis as auth).
+    pub redis: RedisSettings,
+    pub jwks_url: String,
+    pub issuer: String,
+    pub audience: String,
+    pub trusted_proxies: Vec<IpNet>,
+    /// The credential shared by Draftr's subgraphs for service-only operations.
+    pub service_token: Option<SecretString>,
+    /// Catalog's GraphQL endpoint (quotes).
+    pub catalog_url: String,
+    /// Payments' GraphQL endpoint (authorize, capture, cancel, refund).
+    pub payments_url: String,
+    /// Timeouts, retries and circuit breaker of calls to catalog and payments.
+    pub calls: CallPolicy,
+    pub booking: BookingSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct BookingSettings {
+    /// Longest stay, in nights.
+    pub max_nights: i64,
+    /// How far ahead a stay may start, in days.
+    pub max_days_ahead: i64,
+    /// A PENDING hold older than this is the reconciler's: finished if its payment was
+    /// authorized, released otherwise. Longer than any live saga can take.
+    pub hold_timeout_ms: u64,
+    /// How often the reconciler runs (it also runs at start).
+    pub reconcile_interval_ms: u64,
+}
+
+impl Default for BookingSettings {
+    fn default() -> Self {
+        Self {
+            max_nights: 30,
+            max_days_ahead: 730,
+            hold_timeout_ms: 120_000,
+            reconcile_interval_ms: 10_000,
+        }
+    }
+}
+
+impl Default for ReservationsSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:4003".to_owned(),
+            database: DatabaseSettings {
+                url: SecretString::from("sqlite://.draftr-data/reservations.db"),
+                ..Default::default()
+            },
+            redis: RedisSettings::default(),
+            jwks_url: "http://127.0.0.1:4001/.well-known/jwks.json".to_owned(),
+            issuer: "draftr-auth".to_owned(),
+            audience: "draftr".to_owned(),
+            trusted_proxies: vec![
+                "127.0.0.1/32".parse().expect("net"),
+                "::1/128".parse().expect("net"),
+            ],
+            service_token: None,
+            catalog_url: "http://127.0.0.1:4002/".to_owned(),
+            payments_url: "http://127.0.0.1:4004/".to_owned(),
+            calls: CallPolicy::default(),
+            booking: BookingSettings::default(),
+        }
+    }
+}

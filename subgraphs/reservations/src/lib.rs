@@ -1,0 +1,22 @@
+//! The reservations subgraph: the booking calendar and the booking saga.
+//!
+//! It owns reservations (and their outbox) and orchestrates a booking: quote from catalog,
+//! hold the dates (the database makes overlapping holds impossible), authorize through
+//! payments, confirm with an outbox event in one transaction, capture; any failure after the
+//! hold is compensated. A reconciler finishes or compensates whatever a crash interrupted.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod clients;
+pub mod config;
+pub mod domain;
+pub mod graphql;
+pub mod reconciler;
+pub mod service;
+
+mod error;
+mod store;
+
+pub use app::App;
+pub use config::ReservationsSettings;
+pub use error::Error;

@@ -1,0 +1,60 @@
+//! sea-orm entities of the reservations tables (see the migration for the constraints).
+
+pub mod reservations {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "reservations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub property_id: Uuid,
+        pub guest_id: Uuid,
+        pub host_id: Uuid,
+        pub check_in: Date,
+        pub check_out: Date,
+        pub guests: i32,
+        pub nights: i32,
+        pub total_amount: i64,
+        pub currency: String,
+        pub cancellation_policy: String,
+        pub status: String,
+        pub idempotency_key: String,
+        pub request_fingerprint: String,
+        pub payment_method: String,
+        pub payment_id: Option<Uuid>,
+        pub captured: bool,
+        pub compensation_pending: bool,
+        pub refund_amount: Option<i64>,
+        pub failure_code: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+        pub cancelled_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod outbox {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "outbox")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub kind: String,
+        pub aggregate_id: Uuid,
+        pub payload: String,
+        pub created_at: DateTimeUtc,
+        pub published_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
