@@ -7,5 +7,6 @@ mod booking;
 mod catalog;
 mod helpers;
 mod router;
+mod saga;
 mod schema_check;
 mod tokens;
