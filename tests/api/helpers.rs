@@ -104,7 +104,6 @@ type Tweak<T> = Box<dyn FnOnce(&mut T)>;
 pub struct Options {
     auth: Option<Tweak<AuthSettings>>,
     reservations: Option<Tweak<ReservationsSettings>>,
-    payments: Option<Tweak<PaymentsSettings>>,
     /// Instead of the simulated provider (e.g. Stripe against a stand-in).
     provider: Option<Arc<dyn PaymentProvider>>,
 }
@@ -116,10 +115,6 @@ impl Options {
     }
     pub fn reservations(mut self, f: impl FnOnce(&mut ReservationsSettings) + 'static) -> Self {
         self.reservations = Some(Box::new(f));
-        self
-    }
-    pub fn payments(mut self, f: impl FnOnce(&mut PaymentsSettings) + 'static) -> Self {
-        self.payments = Some(Box::new(f));
         self
     }
     pub fn provider(mut self, p: Arc<dyn PaymentProvider>) -> Self {
@@ -183,9 +178,6 @@ pub async fn spawn_custom(backend: Backend, options: Options) -> TestApp {
         ..Default::default()
     };
     payments_settings.provider.stripe_webhook_secret = Some(SecretString::from(WEBHOOK_SECRET));
-    if let Some(tweak) = options.payments {
-        tweak(&mut payments_settings);
-    }
     let payments_kv = draftr_common::kv::connect(&payments_settings.redis)
         .await
         .expect("Redis at 127.0.0.1:6379");

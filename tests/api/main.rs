@@ -6,6 +6,7 @@ mod auth_flow;
 mod booking;
 mod catalog;
 mod helpers;
+mod payments;
 mod router;
 mod saga;
 mod schema_check;
