@@ -131,6 +131,23 @@ async fn a_booking_through_the_router_resolves_property_guest_and_payment(backen
     let counts = app.provider.counts();
     assert_eq!((counts.authorizations, counts.captures), (1, 1));
 
+    // User.reservations comes from reservations, joined to auth's `me` by the router.
+    let mine = app
+        .gql(
+            "{ me { email reservations { totalCount edges { node { id status property { title } } } } } }",
+            json!({}),
+            Some(&guest),
+        )
+        .await;
+    let me = &mine.ok()["me"];
+    assert_eq!(me["email"], guest_email);
+    assert_eq!(me["reservations"]["totalCount"], 1);
+    assert_eq!(me["reservations"]["edges"][0]["node"]["id"], r["id"]);
+    assert_eq!(
+        me["reservations"]["edges"][0]["node"]["property"]["title"],
+        "Harbour flat"
+    );
+
     // The outbox has the confirmation, written with the state change.
     let events = reservations_count(
         &app,

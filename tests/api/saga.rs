@@ -20,6 +20,8 @@ use crate::helpers::{Options, SERVICE_TOKEN, TestApp, spawn, spawn_custom};
 
 test_on_both_backends!(
     payments_down_gives_a_quick_typed_error_and_leaves_no_hold,
+    a_payments_service_that_hangs_is_cut_off_by_the_timeout,
+    catalog_down_gives_a_clear_error_quickly,
     a_provider_outage_is_compensated_once_it_ends,
     a_crash_after_authorize_is_finished_by_the_reconciler_after_restart,
     a_crash_before_capture_is_captured_by_the_reconciler_after_restart,
@@ -80,6 +82,70 @@ async fn payments_down_gives_a_quick_typed_error_and_leaves_no_hold(backend: Bac
         )
         .await;
     assert_eq!(free.ok()["property"]["isAvailable"], true);
+}
+
+async fn a_payments_service_that_hangs_is_cut_off_by_the_timeout(backend: Backend) {
+    // Accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hanging = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    let app = spawn_custom(
+        backend,
+        Options::default().reservations(move |s| {
+            s.payments_url = hanging;
+            s.calls.timeout_ms = 300;
+            s.calls.attempts = 2;
+        }),
+    )
+    .await;
+    let (_, host, _, _) = app.new_user().await;
+    let property = new_listing(&app, &host, 10_000, "FLEXIBLE").await;
+    let (_, guest, _, _) = app.new_user().await;
+
+    let started = Instant::now();
+    let res = book(&app, &guest, booking(&property, 10, 12, "pm_card_visa")).await;
+    println!(
+        "payments hanging: booking answered in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(res.code(), "PAYMENT_UNAVAILABLE", "{}", res.body);
+    assert_eq!(
+        reservations_count(
+            &app,
+            "SELECT COUNT(*) AS n FROM reservations WHERE status IN ('PENDING', 'CONFIRMED')"
+        )
+        .await,
+        0
+    );
+}
+
+async fn catalog_down_gives_a_clear_error_quickly(backend: Backend) {
+    let app = spawn_custom(
+        backend,
+        Options::default().reservations(|s| s.catalog_url = "http://127.0.0.1:9/".into()),
+    )
+    .await;
+    let (_, guest, _, _) = app.new_user().await;
+    let started = Instant::now();
+    let res = book(
+        &app,
+        &guest,
+        booking(&uuid::Uuid::new_v4().to_string(), 10, 12, "pm_card_visa"),
+    )
+    .await;
+    println!("catalog down: booking answered in {:?}", started.elapsed());
+    assert_eq!(res.code(), "INTERNAL_SERVER_ERROR", "{}", res.body);
+    assert!(res.message().contains("temporarily unavailable"));
+    assert_eq!(
+        reservations_count(&app, "SELECT COUNT(*) AS n FROM reservations").await,
+        0,
+        "nothing is held when the price cannot be known"
+    );
 }
 
 async fn a_provider_outage_is_compensated_once_it_ends(backend: Backend) {

@@ -206,3 +206,94 @@ impl ServiceClient {
         Ok(json["data"].clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A dependency that answers every request with a 500, counting them.
+    async fn failing_dependency() -> (String, Arc<AtomicUsize>) {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::post(move || {
+                let counter = counter.clone();
+                async move {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, hits)
+    }
+
+    fn policy() -> CallPolicy {
+        CallPolicy {
+            timeout_ms: 1_000,
+            attempts: 3,
+            backoff_ms: 1,
+            breaker_failures: 4,
+            breaker_open_ms: 60_000,
+        }
+    }
+
+    #[tokio::test]
+    async fn failures_are_retried_then_the_breaker_stops_calling_the_dependency() {
+        let (url, hits) = failing_dependency().await;
+        let client = ServiceClient::new("dep", url, None, policy()).unwrap();
+
+        let first = client.call("{ x }", Value::Null, "r1").await;
+        assert!(matches!(first, Err(CallError::Unavailable { .. })));
+        assert_eq!(hits.load(Ordering::SeqCst), 3, "three attempts");
+
+        // The fourth failure opens the breaker; from then on the dependency is not called.
+        let second = client.call("{ x }", Value::Null, "r2").await;
+        assert!(second.is_err());
+        let after_open = hits.load(Ordering::SeqCst);
+        assert_eq!(after_open, 4);
+        for _ in 0..5 {
+            let refused = client.call("{ x }", Value::Null, "r3").await;
+            assert!(
+                matches!(&refused, Err(CallError::Unavailable { reason, .. }) if reason.contains("circuit breaker")),
+                "{refused:?}"
+            );
+        }
+        assert_eq!(hits.load(Ordering::SeqCst), after_open);
+    }
+
+    #[tokio::test]
+    async fn a_typed_refusal_is_returned_at_once_and_not_retried() {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::post(move || {
+                let counter = counter.clone();
+                async move {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    axum::Json(serde_json::json!({
+                        "data": null,
+                        "errors": [{ "message": "Your card was declined.", "extensions": { "code": "PAYMENT_DECLINED" } }]
+                    }))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = ServiceClient::new("dep", url, None, policy()).unwrap();
+        let refused = client.call("{ x }", Value::Null, "r").await;
+        assert!(
+            matches!(&refused, Err(CallError::Refused { code, .. }) if code == "PAYMENT_DECLINED"),
+            "{refused:?}"
+        );
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+    }
+}

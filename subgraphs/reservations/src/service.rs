@@ -173,7 +173,7 @@ impl ReservationService {
     /// The booking saga. A repeat with the same idempotency key returns the first attempt's
     /// reservation (or its error) and never charges again.
     pub async fn create(
-        &self,
+        self: &Arc<Self>,
         guest: Uuid,
         req: BookingRequest,
         request_id: &str,
@@ -268,10 +268,13 @@ impl ReservationService {
             }
             Err(CallError::Unavailable { reason, .. }) => {
                 tracing::warn!(reservation.id = %held.id, error = %reason, "authorization outcome unknown; compensating");
-                // The authorization may have happened: release the dates now, and leave the
-                // void to the reconciler (and try it once right away).
+                // The authorization may have happened: release the dates now, and void it in
+                // the background (the reconciler retries until payments answers), so the
+                // guest hears back without waiting on a dependency that is down.
                 self.fail(held.id, "PAYMENT_UNAVAILABLE", true).await?;
-                self.compensate(held.id, request_id).await;
+                let service = Arc::clone(self);
+                let (id, request_id) = (held.id, request_id.to_owned());
+                tokio::spawn(async move { service.compensate(id, &request_id).await });
                 return Err(Error::PaymentUnavailable(UNAVAILABLE));
             }
         };
