@@ -151,6 +151,38 @@ fn stripe_provider(server: &MockServer) -> StripeProvider {
     .unwrap()
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payment_operations_are_for_services_only() {
+    let app = spawn(Backend::Postgres).await;
+    let (_, user, _, user_id) = app.new_user().await;
+    let authorize = "mutation($r: ID!, $u: ID!) { authorizePayment(reservationId: $r, guestId: $u, hostId: $u, amount: 100, currency: \"EUR\", paymentMethod: \"pm_card_visa\") { id } }";
+    let vars = json!({ "r": uuid::Uuid::new_v4().to_string(), "u": user_id });
+    // The router does not even know the operation (@inaccessible).
+    let routed = app.gql(authorize, vars.clone(), Some(&user)).await;
+    assert_eq!(
+        routed.code(),
+        "GRAPHQL_VALIDATION_FAILED",
+        "{}",
+        routed.body
+    );
+    // Straight to payments: a user token is not a service credential, nor is a wrong one.
+    let direct = app
+        .post(&app.payments_url, authorize, vars.clone(), Some(&user), &[])
+        .await;
+    assert_eq!(direct.code(), "FORBIDDEN");
+    let forged = app
+        .post(
+            &app.payments_url,
+            authorize,
+            vars,
+            None,
+            &[("x-draftr-service-token", "guess")],
+        )
+        .await;
+    assert_eq!(forged.code(), "FORBIDDEN");
+    assert_eq!(app.provider.counts().authorizations, 0);
+}
+
 #[tokio::test]
 async fn the_stripe_provider_retries_a_failed_capture_with_the_same_key_and_captures_once() {
     let (server, fake) = fake_stripe().await;
