@@ -17,6 +17,7 @@ pub mod http;
 pub mod jwt;
 pub mod kv;
 pub mod service_client;
+pub mod stream;
 pub mod telemetry;
 
 #[cfg(feature = "test-support")]
