@@ -8,6 +8,7 @@ use std::sync::Arc;
 use draftr_auth::{App as AuthApp, AuthSettings};
 use draftr_catalog::{App as CatalogApp, CatalogSettings};
 use draftr_common::Role;
+use draftr_common::events::{EventBus, InProcessBus};
 use draftr_common::http::stopped;
 use draftr_common::jwt::KeySource;
 use draftr_common::kv::{InMemoryKv, KvStore};
@@ -82,6 +83,8 @@ impl Embedded {
     pub async fn start(settings: EmbeddedSettings) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&settings.data_dir)?;
         let kv: Arc<dyn KvStore> = Arc::new(InMemoryKv::default());
+        // One process: events travel on an in-process bus with the same delivery guarantees.
+        let events: Arc<dyn EventBus> = Arc::new(InProcessBus::default());
         let (stop, stop_rx) = watch::channel(false);
 
         // Environment settings (token lifetimes, throttling…) apply; where things listen and
@@ -183,7 +186,8 @@ impl Embedded {
             kv.clone(),
             KeySource::Static(auth_jwks),
         )
-        .await?;
+        .await?
+        .with_event_bus(events.clone());
         let reservations_port = reservations.port();
         tasks.push(tokio::spawn(
             reservations.run_until_stopped(stopped(stop_rx.clone())),

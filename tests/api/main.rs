@@ -5,6 +5,7 @@
 mod auth_flow;
 mod booking;
 mod catalog;
+mod events;
 mod helpers;
 mod payments;
 mod router;

@@ -18,6 +18,7 @@ const TABLES: &[&str] = &[
     "CREATE TABLE reservations (
         id uuid PRIMARY KEY,
         property_id uuid NOT NULL,
+        property_title varchar(200) NOT NULL,
         guest_id uuid NOT NULL,
         host_id uuid NOT NULL,
         check_in date NOT NULL,

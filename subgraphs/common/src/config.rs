@@ -71,6 +71,9 @@ pub struct RedisSettings {
     /// `redis://127.0.0.1:6379`. Unset means in-process state, which is only correct when
     /// every component runs in one process (the embedded default).
     pub url: Option<SecretString>,
+    /// Prefix of the event-stream keys (`<namespace>:events:<topic>`); `draftr` when unset.
+    /// Deployments that share one Redis, or tests running in parallel, keep theirs apart.
+    pub namespace: Option<String>,
 }
 
 #[cfg(test)]

@@ -87,6 +87,12 @@ pub trait EventBus: Send + Sync + 'static {
     /// Joins consumer group `group` on `topic`.
     async fn subscribe(&self, topic: &str, group: &str)
     -> anyhow::Result<mpsc::Receiver<Delivery>>;
+    /// Changes when the bus lost what it held (a Redis without persistence restarted), so
+    /// publishers can publish recent events again. `None`: the bus never loses data while the
+    /// process lives (the in-process bus).
+    async fn generation(&self) -> anyhow::Result<Option<String>> {
+        Ok(None)
+    }
 }
 
 /// One-process bus: a queue per subscription; a nacked or dropped event goes back on its queue.

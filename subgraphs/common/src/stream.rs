@@ -38,17 +38,13 @@ const MARKER_TTL_SECS: u64 = 7 * 24 * 3600;
 /// Streams are trimmed to about this many entries.
 const MAX_LEN: u64 = 1_000_000;
 
-pub fn stream_key(topic: &str) -> String {
-    format!("draftr:events:{topic}")
-}
-
-fn marker_key(event: &Event) -> String {
-    format!("draftr:published:{}", event.id)
-}
+/// The default key namespace; deployments sharing one Redis (or parallel tests) use their own.
+pub const DEFAULT_NAMESPACE: &str = "draftr";
 
 #[derive(Clone)]
 pub struct RedisStreamBus {
     url: String,
+    namespace: String,
     publisher: Client,
     /// This process's name inside every consumer group (unique per replica).
     consumer: String,
@@ -73,11 +69,13 @@ impl RedisStreamBus {
     /// may stay unacknowledged before another consumer takes it over.
     pub async fn connect(
         url: &str,
+        namespace: &str,
         consumer: &str,
         reclaim_idle: Duration,
     ) -> anyhow::Result<Self> {
         Ok(Self {
             url: url.to_owned(),
+            namespace: namespace.to_owned(),
             publisher: client(url).await?,
             consumer: consumer.to_owned(),
             reclaim_idle,
@@ -85,11 +83,25 @@ impl RedisStreamBus {
         })
     }
 
+    /// The stream of `topic`.
+    pub fn stream_key(&self, topic: &str) -> String {
+        format!("{}:events:{topic}", self.namespace)
+    }
+
+    fn marker_key(&self, event: &Event) -> String {
+        format!("{}:published:{}", self.namespace, event.id)
+    }
+
+    /// Exists as long as Redis kept its data (see [`EventBus::generation`]).
+    fn generation_key(&self) -> String {
+        format!("{}:events:generation", self.namespace)
+    }
+
     /// Entries of `group` delivered but not acknowledged yet (for tests and health checks).
     pub async fn pending(&self, topic: &str, group: &str) -> anyhow::Result<u64> {
         let summary: Value = self
             .publisher
-            .xpending(stream_key(topic), group, ())
+            .xpending(self.stream_key(topic), group, ())
             .await?;
         Ok(match summary {
             Value::Array(parts) => parts.first().and_then(|v| v.as_u64()).unwrap_or(0),
@@ -99,7 +111,7 @@ impl RedisStreamBus {
 
     /// Entries in the stream of `topic`.
     pub async fn len(&self, topic: &str) -> anyhow::Result<u64> {
-        Ok(self.publisher.xlen(stream_key(topic)).await?)
+        Ok(self.publisher.xlen(self.stream_key(topic)).await?)
     }
 }
 
@@ -110,8 +122,8 @@ impl EventBus for RedisStreamBus {
         let args: Vec<Value> = vec![
             PUBLISH_ONCE.into(),
             2.into(),
-            stream_key(&event.topic).into(),
-            marker_key(&event).into(),
+            self.stream_key(&event.topic).into(),
+            self.marker_key(&event).into(),
             (MARKER_TTL_SECS as i64).into(),
             (MAX_LEN as i64).into(),
             body.into(),
@@ -129,13 +141,30 @@ impl EventBus for RedisStreamBus {
         Ok(())
     }
 
+    async fn generation(&self) -> anyhow::Result<Option<String>> {
+        // Set once per Redis lifetime: a Redis that restarted empty gets a new one.
+        let fresh = uuid::Uuid::new_v4().to_string();
+        let _: Value = self
+            .publisher
+            .set(
+                self.generation_key(),
+                fresh.as_str(),
+                None,
+                Some(SetOptions::NX),
+                false,
+            )
+            .await?;
+        let current: Option<String> = self.publisher.get(self.generation_key()).await?;
+        Ok(current)
+    }
+
     async fn subscribe(
         &self,
         topic: &str,
         group: &str,
     ) -> anyhow::Result<mpsc::Receiver<Delivery>> {
         let reader = client(&self.url).await?;
-        let key = stream_key(topic);
+        let key = self.stream_key(topic);
         ensure_group(&reader, &key, group).await?;
         let (tx, rx) = mpsc::channel::<Delivery>(64);
         let group = group.to_owned();
@@ -262,7 +291,7 @@ mod tests {
     #[tokio::test]
     async fn an_event_is_published_once_acked_once_and_a_nack_is_reclaimed() {
         let topic = format!("test-{}", uuid::Uuid::new_v4().simple());
-        let bus = RedisStreamBus::connect(&redis_url(), "c1", Duration::from_millis(300))
+        let bus = RedisStreamBus::connect(&redis_url(), &topic, "c1", Duration::from_millis(300))
             .await
             .unwrap();
         let mut rx = bus.subscribe(&topic, "g").await.unwrap();
@@ -299,9 +328,10 @@ mod tests {
     #[tokio::test]
     async fn entries_a_crashed_consumer_left_pending_are_taken_over() {
         let topic = format!("test-{}", uuid::Uuid::new_v4().simple());
-        let crashed = RedisStreamBus::connect(&redis_url(), "crashed", Duration::from_millis(300))
-            .await
-            .unwrap();
+        let crashed =
+            RedisStreamBus::connect(&redis_url(), &topic, "crashed", Duration::from_millis(300))
+                .await
+                .unwrap();
         let mut rx = crashed.subscribe(&topic, "g").await.unwrap();
         crashed
             .publish(Event::new(&topic, "k", serde_json::json!({})))
@@ -316,7 +346,7 @@ mod tests {
         drop(rx);
 
         let survivor =
-            RedisStreamBus::connect(&redis_url(), "survivor", Duration::from_millis(300))
+            RedisStreamBus::connect(&redis_url(), &topic, "survivor", Duration::from_millis(300))
                 .await
                 .unwrap();
         let mut rx2 = survivor.subscribe(&topic, "g").await.unwrap();

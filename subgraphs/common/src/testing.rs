@@ -31,6 +31,7 @@ pub fn redis_test_settings() -> RedisSettings {
         .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     RedisSettings {
         url: Some(SecretString::from(url)),
+        namespace: None,
     }
 }
 

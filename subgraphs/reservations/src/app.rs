@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use draftr_common::events::EventBus;
 use draftr_common::graphql::subgraph_app;
 use draftr_common::http::{Identify, serve};
 use draftr_common::jwt::{KeySource, TokenPolicy, TokenVerifier};
@@ -23,6 +24,8 @@ pub struct App {
     router: axum::Router,
     service: Arc<ReservationService>,
     reconcile_every: Duration,
+    bus: Option<Arc<dyn EventBus>>,
+    relay_every: Duration,
 }
 
 /// Applies the reservations migrations (also run by `draftr migrate`).
@@ -83,7 +86,31 @@ impl App {
             router,
             service,
             reconcile_every: Duration::from_millis(settings.booking.reconcile_interval_ms.max(50)),
+            bus: match &settings.redis.url {
+                Some(url) => Some(Arc::new(
+                    draftr_common::stream::RedisStreamBus::connect(
+                        secrecy::ExposeSecret::expose_secret(url),
+                        settings
+                            .redis
+                            .namespace
+                            .as_deref()
+                            .unwrap_or(draftr_common::stream::DEFAULT_NAMESPACE),
+                        &format!("reservations-{}", uuid::Uuid::new_v4().simple()),
+                        Duration::from_secs(30),
+                    )
+                    .await?,
+                ) as Arc<dyn EventBus>),
+                None => None,
+            },
+            relay_every: Duration::from_millis(settings.relay_interval_ms.max(10)),
         })
+    }
+
+    /// Publishes the outbox on `bus` instead of the Redis stream from the settings (the
+    /// embedded default shares an in-process bus between its subgraphs).
+    pub fn with_event_bus(mut self, bus: Arc<dyn EventBus>) -> Self {
+        self.bus = Some(bus);
+        self
     }
 
     pub fn port(&self) -> u16 {
@@ -107,9 +134,25 @@ impl App {
             self.reconcile_every,
             draftr_common::http::stopped(stop_rx),
         ));
+        let relay = match self.bus {
+            Some(bus) => Some(tokio::spawn(crate::relay::run(
+                Arc::new(crate::relay::Relay::new(self.service.db().clone(), bus)),
+                self.relay_every,
+                draftr_common::http::stopped(stop_tx.subscribe()),
+            ))),
+            None => {
+                tracing::warn!(
+                    "no event bus configured: reservation events stay in the outbox until one is (set DRAFTR_RESERVATIONS__REDIS__URL)"
+                );
+                None
+            }
+        };
         let served = serve(self.listener, self.router, shutdown).await;
         let _ = stop_tx.send(true);
         let _ = reconciler.await;
+        if let Some(relay) = relay {
+            let _ = relay.await;
+        }
         served
     }
 }

@@ -16,6 +16,7 @@ use crate::domain::CancellationPolicy;
 #[derive(Debug, Clone)]
 pub struct Quote {
     pub property_id: Uuid,
+    pub title: String,
     pub host_id: Uuid,
     pub published: bool,
     pub nightly_rate: i64,
@@ -51,7 +52,7 @@ impl CatalogClient {
         let data = self
             .0
             .call(
-                "query($id: ID!) { propertyQuote(id: $id) { propertyId hostId status nightlyRate { amount currency } maxGuests cancellationPolicy } }",
+                "query($id: ID!) { propertyQuote(id: $id) { propertyId title hostId status nightlyRate { amount currency } maxGuests cancellationPolicy } }",
                 json!({ "id": property.to_string() }),
                 request_id,
             )
@@ -64,6 +65,7 @@ impl CatalogClient {
         Ok(Some(Quote {
             property_id: uuid(&q["propertyId"])
                 .ok_or_else(|| malformed("catalog", "propertyId"))?,
+            title: q["title"].as_str().unwrap_or_default().to_owned(),
             host_id: uuid(&q["hostId"]).ok_or_else(|| malformed("catalog", "hostId"))?,
             published: q["status"] == "PUBLISHED",
             nightly_rate: q["nightlyRate"]["amount"]

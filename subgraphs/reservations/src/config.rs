@@ -12,7 +12,8 @@ use serde::Deserialize;
 pub struct ReservationsSettings {
     pub listen: String,
     pub database: DatabaseSettings,
-    /// The shared revocation list (the same Redis as auth).
+    /// The shared revocation list (the same Redis as auth), and the event stream the outbox
+    /// is relayed to.
     pub redis: RedisSettings,
     pub jwks_url: String,
     pub issuer: String,
@@ -27,6 +28,8 @@ pub struct ReservationsSettings {
     /// Timeouts, retries and circuit breaker of calls to catalog and payments.
     pub calls: CallPolicy,
     pub booking: BookingSettings,
+    /// How often the outbox relay looks for events to publish.
+    pub relay_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -75,6 +78,7 @@ impl Default for ReservationsSettings {
             payments_url: "http://127.0.0.1:4004/".to_owned(),
             calls: CallPolicy::default(),
             booking: BookingSettings::default(),
+            relay_interval_ms: 100,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod domain;
 pub mod graphql;
 pub mod reconciler;
+pub mod relay;
 pub mod service;
 
 mod error;

@@ -316,6 +316,7 @@ impl ReservationService {
         let row = reservations::ActiveModel {
             id: Set(Uuid::now_v7()),
             property_id: Set(req.property_id),
+            property_title: Set(quote.title.chars().take(200).collect()),
             guest_id: Set(guest),
             host_id: Set(quote.host_id),
             check_in: Set(req.check_in),
@@ -766,6 +767,7 @@ async fn write_event(
         "occurredAt": at,
         "reservationId": r.id,
         "propertyId": r.property_id,
+        "propertyTitle": r.property_title,
         "guestId": r.guest_id,
         "hostId": r.host_id,
         "checkIn": r.check_in,

@@ -9,6 +9,7 @@ pub mod reservations {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: Uuid,
         pub property_id: Uuid,
+        pub property_title: String,
         pub guest_id: Uuid,
         pub host_id: Uuid,
         pub check_in: Date,

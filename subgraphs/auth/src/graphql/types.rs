@@ -24,9 +24,12 @@ pub struct User {
 
 #[ComplexObject]
 impl User {
-    /// Private: visible to the user and to administrators only.
+    /// Private: visible to the user and to administrators only (and to Draftr's own services,
+    /// which send the user's booking emails).
     async fn email(&self, ctx: &Context<'_>) -> ApiResult<&String> {
-        if self.owner_view {
+        if self.owner_view
+            || draftr_common::graphql::request_meta(ctx).is_some_and(|m| m.service_call)
+        {
             return Ok(&self.email);
         }
         match viewer(ctx).user()? {

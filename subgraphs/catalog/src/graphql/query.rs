@@ -100,6 +100,7 @@ impl Query {
             .await?;
         Ok(found.map(|p| PropertyQuote {
             property_id: ID(p.row.id.to_string()),
+            title: p.row.title.clone(),
             host_id: ID(p.row.host_id.to_string()),
             status: p.status(),
             nightly_rate: Money {

@@ -282,6 +282,8 @@ pub struct UpdatePropertyInput {
 #[graphql(inaccessible)]
 pub struct PropertyQuote {
     pub property_id: ID,
+    /// Kept with the reservation, so emails and receipts name what was booked.
+    pub title: String,
     pub host_id: ID,
     pub status: PropertyStatus,
     pub nightly_rate: Money,
