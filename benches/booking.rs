@@ -97,6 +97,7 @@ fn report(name: &str, mut outcomes: Vec<Outcome>, elapsed: Duration) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    draftr_common::telemetry::init();
     let clients = env_usize("BENCH_CLIENTS", 50);
     let bookings = env_usize("BENCH_BOOKINGS", 500);
     let rounds = env_usize("BENCH_ROUNDS", 20);

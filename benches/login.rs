@@ -88,6 +88,7 @@ async fn main() -> anyhow::Result<()> {
         catalog_listen: "127.0.0.1:0".into(),
         reservations_listen: "127.0.0.1:0".into(),
         payments_listen: "127.0.0.1:0".into(),
+        notifications_listen: "127.0.0.1:0".into(),
         demo_data: false,
     })
     .await?;

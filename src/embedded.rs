@@ -12,6 +12,7 @@ use draftr_common::events::{EventBus, InProcessBus};
 use draftr_common::http::stopped;
 use draftr_common::jwt::KeySource;
 use draftr_common::kv::{InMemoryKv, KvStore};
+use draftr_notifications::{App as NotificationsApp, NotificationsSettings};
 use draftr_payments::provider::SimulatedProvider;
 use draftr_payments::{App as PaymentsApp, PaymentsSettings};
 use draftr_reservations::{App as ReservationsApp, ReservationsSettings};
@@ -29,6 +30,7 @@ pub struct EmbeddedSettings {
     pub catalog_listen: String,
     pub reservations_listen: String,
     pub payments_listen: String,
+    pub notifications_listen: String,
     /// Create the demo accounts (on first start; later starts find them).
     pub demo_data: bool,
 }
@@ -42,6 +44,7 @@ impl Default for EmbeddedSettings {
             catalog_listen: "127.0.0.1:4002".into(),
             reservations_listen: "127.0.0.1:4003".into(),
             payments_listen: "127.0.0.1:4004".into(),
+            notifications_listen: "127.0.0.1:4005".into(),
             demo_data: true,
         }
     }
@@ -75,6 +78,9 @@ pub struct Embedded {
     pub catalog_port: u16,
     pub reservations_port: u16,
     pub payments_port: u16,
+    pub notifications_port: u16,
+    /// Where the embedded mail catcher writes emails (`.eml` files).
+    pub mail_dir: PathBuf,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
 }
@@ -121,6 +127,7 @@ impl Embedded {
         }
         let jwks = auth.jwks();
         let auth_jwks = jwks.clone();
+        let auth_jwks_for_notifications = jwks.clone();
         let mut tasks = vec![tokio::spawn(
             auth.run_until_stopped(stopped(stop_rx.clone())),
         )];
@@ -174,7 +181,7 @@ impl Embedded {
         let mut reservations_settings: ReservationsSettings =
             draftr_common::config::load("reservations", None)?;
         reservations_settings.listen = settings.reservations_listen.clone();
-        reservations_settings.service_token = Some(service_token);
+        reservations_settings.service_token = Some(service_token.clone());
         reservations_settings.catalog_url = format!("http://127.0.0.1:{catalog_port}/");
         reservations_settings.payments_url = format!("http://127.0.0.1:{payments_port}/");
         reservations_settings.database.url = SecretString::from(format!(
@@ -191,6 +198,32 @@ impl Embedded {
         let reservations_port = reservations.port();
         tasks.push(tokio::spawn(
             reservations.run_until_stopped(stopped(stop_rx.clone())),
+        ));
+
+        // Notifications: emails land as .eml files under the data directory unless an SMTP
+        // server is configured; live updates stay in process.
+        let mut notifications_settings: NotificationsSettings =
+            draftr_common::config::load("notifications", None)?;
+        notifications_settings.listen = settings.notifications_listen.clone();
+        notifications_settings.service_token = Some(service_token);
+        notifications_settings.auth_url = format!("http://127.0.0.1:{auth_port}/");
+        notifications_settings.redis.url = None;
+        notifications_settings.database.url = SecretString::from(format!(
+            "sqlite://{}",
+            settings.data_dir.join("notifications.db").display()
+        ));
+        let mail_dir = settings.data_dir.join("mail");
+        notifications_settings.mail.dir = mail_dir.display().to_string();
+        let notifications = NotificationsApp::build_with(
+            notifications_settings,
+            kv.clone(),
+            KeySource::Static(auth_jwks_for_notifications),
+        )
+        .await?
+        .with_event_bus(events.clone());
+        let notifications_port = notifications.port();
+        tasks.push(tokio::spawn(
+            notifications.run_until_stopped(stopped(stop_rx.clone())),
         ));
 
         let subgraphs = crate::schema::subgraphs();
@@ -211,6 +244,10 @@ impl Embedded {
                     "payments".to_owned(),
                     format!("http://127.0.0.1:{payments_port}/"),
                 ),
+                (
+                    "notifications".to_owned(),
+                    format!("http://127.0.0.1:{notifications_port}/"),
+                ),
             ]),
         };
         let router = EmbeddedRouter::start(
@@ -224,6 +261,8 @@ impl Embedded {
             catalog_port,
             reservations_port,
             payments_port,
+            notifications_port,
+            mail_dir,
             stop,
             tasks,
         })

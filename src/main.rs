@@ -37,6 +37,12 @@ enum Command {
         reservations_listen: String,
         #[arg(long, env = "DRAFTR_PAYMENTS_LISTEN", default_value = "127.0.0.1:4004")]
         payments_listen: String,
+        #[arg(
+            long,
+            env = "DRAFTR_NOTIFICATIONS_LISTEN",
+            default_value = "127.0.0.1:4005"
+        )]
+        notifications_listen: String,
         /// Do not create the demo accounts.
         #[arg(long)]
         no_demo: bool,
@@ -61,6 +67,11 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// The notifications subgraph alone (settings from DRAFTR_NOTIFICATIONS__* and --config).
+    Notifications {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// The router alone: runs the `draftr-router` binary installed beside this one, with
     /// these arguments (e.g. `--config router/router.yaml --supergraph schema/supergraph.graphql`).
     Router {
@@ -69,7 +80,7 @@ enum Command {
     },
     /// Apply the database migrations of a subgraph and exit.
     Migrate {
-        #[arg(value_parser = ["auth", "catalog", "reservations", "payments"])]
+        #[arg(value_parser = ["auth", "catalog", "reservations", "payments", "notifications"])]
         subgraph: String,
         #[arg(long)]
         config: Option<PathBuf>,
@@ -135,6 +146,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         catalog_listen: "127.0.0.1:4002".into(),
         reservations_listen: "127.0.0.1:4003".into(),
         payments_listen: "127.0.0.1:4004".into(),
+        notifications_listen: "127.0.0.1:4005".into(),
         no_demo: false,
     }) {
         Command::Run {
@@ -144,6 +156,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             catalog_listen,
             reservations_listen,
             payments_listen,
+            notifications_listen,
             no_demo,
         } => {
             let settings = EmbeddedSettings {
@@ -153,6 +166,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 catalog_listen,
                 reservations_listen,
                 payments_listen,
+                notifications_listen,
                 demo_data: !no_demo,
             };
             let running = Embedded::start(settings).await?;
@@ -178,6 +192,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!(
                 "  payments           http://127.0.0.1:{}/   (simulated provider: pm_card_visa pays, pm_card_chargeDeclined declines)",
                 running.payments_port
+            );
+            println!(
+                "  notifications      http://127.0.0.1:{}/   subscriptions ws://127.0.0.1:{}/ws",
+                running.notifications_port, running.notifications_port
+            );
+            println!(
+                "  mail catcher       {} (one .eml file per email)",
+                running.mail_dir.display()
             );
             if !no_demo {
                 println!("Demo accounts (development only):");
@@ -231,6 +253,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             app.run_until_stopped(draftr_common::http::shutdown_signal())
                 .await?;
         }
+        Command::Notifications { config } => {
+            let settings: draftr_notifications::NotificationsSettings =
+                draftr_common::config::load("notifications", config.as_deref())?;
+            let app = draftr_notifications::App::build(settings).await?;
+            println!("notifications subgraph listening on port {}", app.port());
+            app.run_until_stopped(draftr_common::http::shutdown_signal())
+                .await?;
+        }
         Command::Router { args } => {
             // The stock router entry point sets up its telemetry (Prometheus, OTLP) from its
             // own command line, which it reads from the process arguments; so the router on
@@ -277,6 +307,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         draftr_common::config::load("payments", config.as_deref())?;
                     let db = draftr_common::db::connect(&settings.database).await?;
                     draftr_payments::app::migrate(&db).await?;
+                }
+                "notifications" => {
+                    let settings: draftr_notifications::NotificationsSettings =
+                        draftr_common::config::load("notifications", config.as_deref())?;
+                    let db = draftr_common::db::connect(&settings.database).await?;
+                    draftr_notifications::app::migrate(&db).await?;
                 }
                 other => anyhow::bail!("unknown subgraph {other}"),
             }

@@ -28,6 +28,11 @@ pub fn subgraphs() -> Vec<SubgraphSdl> {
             url: "http://127.0.0.1:4004/".into(),
             sdl: draftr_payments::graphql::sdl(),
         },
+        SubgraphSdl {
+            name: "notifications".into(),
+            url: "http://127.0.0.1:4005/".into(),
+            sdl: draftr_notifications::graphql::sdl(),
+        },
     ]
 }
 

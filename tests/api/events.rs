@@ -10,7 +10,7 @@ use draftr_common::testing::Backend;
 use fred::prelude::*;
 
 use crate::booking::{book, booking, new_listing};
-use crate::helpers::{Options, spawn_custom};
+use crate::helpers::spawn;
 
 test_on_both_backends!(confirmed_bookings_reach_the_stream_once_and_survive_redis_losing_its_data);
 
@@ -21,13 +21,8 @@ fn redis_url() -> String {
 async fn confirmed_bookings_reach_the_stream_once_and_survive_redis_losing_its_data(
     backend: Backend,
 ) {
-    let ns = format!("t{}", uuid::Uuid::new_v4().simple());
-    let namespace = ns.clone();
-    let app = spawn_custom(
-        backend,
-        Options::default().reservations(move |s| s.redis.namespace = Some(namespace)),
-    )
-    .await;
+    let app = spawn(backend).await;
+    let ns = app.namespace.clone();
     let (_, host, _, _) = app.new_user().await;
     let property = new_listing(&app, &host, 10_000, "FLEXIBLE").await;
     let (_, guest, _, _) = app.new_user().await;

@@ -11,6 +11,7 @@ use draftr_common::http::{Identify, identify, serve, stopped, with_standard_laye
 use draftr_common::jwt::{KeySource, SigningKey, TokenPolicy, TokenVerifier};
 use draftr_common::testing::{Backend, TestDatabase, redis_test_settings};
 use draftr_common::{ApiResult, Role};
+use draftr_notifications::{App as NotificationsApp, NotificationsSettings};
 use draftr_payments::provider::{PaymentProvider, SimulatedProvider};
 use draftr_payments::{App as PaymentsApp, PaymentsSettings};
 use draftr_reservations::service::ReservationService;
@@ -67,6 +68,16 @@ pub struct TestApp {
     pub reservations: Arc<ReservationService>,
     pub reservations_db: TestDatabase,
     pub payments_db: TestDatabase,
+    /// Key prefix of this app's event stream and live channel in the shared Redis.
+    pub namespace: String,
+    /// The SMTP listener notifications sends to.
+    pub smtp: crate::smtp::SmtpSink,
+    #[allow(dead_code)]
+    pub notifications_url: String,
+    /// graphql-ws endpoints of two notifications replicas (one consumer group).
+    pub notifications_ws: String,
+    pub notifications2_ws: String,
+    _notifications_db: TestDatabase,
     pub client: reqwest::Client,
     /// Each test app poses as its own client address, so per-address throttling of one test
     /// never touches another running in parallel.
@@ -194,6 +205,7 @@ pub async fn spawn_custom(backend: Backend, options: Options) -> TestApp {
     let payments_url = format!("http://127.0.0.1:{}/", payments.port());
     tokio::spawn(payments.run_until_stopped(stopped(stop_rx.clone())));
 
+    let namespace = format!("t{}", uuid::Uuid::new_v4().simple());
     let reservations_db = TestDatabase::new(backend).await;
     let mut reservations_settings = ReservationsSettings {
         listen: "127.0.0.1:0".into(),
@@ -205,6 +217,7 @@ pub async fn spawn_custom(backend: Backend, options: Options) -> TestApp {
         payments_url: payments_url.clone(),
         ..Default::default()
     };
+    reservations_settings.redis.namespace = Some(namespace.clone());
     if let Some(tweak) = options.reservations {
         tweak(&mut reservations_settings);
     }
@@ -214,6 +227,32 @@ pub async fn spawn_custom(backend: Backend, options: Options) -> TestApp {
     let reservations_url = format!("http://127.0.0.1:{}/", reservations.port());
     let reservations_service = reservations.service();
     tokio::spawn(reservations.run_until_stopped(stopped(stop_rx.clone())));
+
+    let smtp = crate::smtp::SmtpSink::start().await;
+    let notifications_db = TestDatabase::new(backend).await;
+    let mut notifications_settings = NotificationsSettings {
+        listen: "127.0.0.1:0".into(),
+        database: notifications_db.settings.clone(),
+        redis: redis_test_settings(),
+        jwks_url: format!("{auth_url}.well-known/jwks.json"),
+        service_token: Some(SecretString::from(SERVICE_TOKEN)),
+        auth_url: auth_url.clone(),
+        ..Default::default()
+    };
+    notifications_settings.redis.namespace = Some(namespace.clone());
+    notifications_settings.mail.smtp_url = Some(SecretString::from(smtp.url.clone()));
+    notifications_settings.mail.backoff_ms = 200;
+    notifications_settings.mail.max_backoff_ms = 1_000;
+    notifications_settings.mail.poll_ms = 50;
+    let mut notifications_ports = Vec::new();
+    for _ in 0..2 {
+        let replica = NotificationsApp::build(notifications_settings.clone())
+            .await
+            .expect("notifications starts");
+        notifications_ports.push(replica.port());
+        tokio::spawn(replica.run_until_stopped(stopped(stop_rx.clone())));
+    }
+    let notifications_url = format!("http://127.0.0.1:{}/", notifications_ports[0]);
 
     // The probe is its own service: its own Redis connection, keys fetched over HTTP.
     let kv = draftr_common::kv::connect(&redis_test_settings())
@@ -264,6 +303,11 @@ pub async fn spawn_custom(backend: Backend, options: Options) -> TestApp {
             sdl: draftr_payments::graphql::sdl(),
         },
         SubgraphSdl {
+            name: "notifications".into(),
+            url: notifications_url.clone(),
+            sdl: draftr_notifications::graphql::sdl(),
+        },
+        SubgraphSdl {
             name: "probe".into(),
             url: probe_url.clone(),
             sdl: probe_sdl(),
@@ -277,6 +321,7 @@ pub async fn spawn_custom(backend: Backend, options: Options) -> TestApp {
             ("catalog".into(), catalog_url.clone()),
             ("reservations".into(), reservations_url.clone()),
             ("payments".into(), payments_url.clone()),
+            ("notifications".into(), notifications_url.clone()),
             ("probe".into(), probe_url.clone()),
         ]),
     };
@@ -301,6 +346,12 @@ pub async fn spawn_custom(backend: Backend, options: Options) -> TestApp {
         reservations: reservations_service,
         reservations_db,
         payments_db,
+        namespace,
+        smtp,
+        notifications_url,
+        notifications_ws: format!("ws://127.0.0.1:{}/ws", notifications_ports[0]),
+        notifications2_ws: format!("ws://127.0.0.1:{}/ws", notifications_ports[1]),
+        _notifications_db: notifications_db,
         client: reqwest::Client::new(),
         client_ip: format!("10.{}.{}.{}", octets[1], octets[2], octets[3].max(1)),
         service,

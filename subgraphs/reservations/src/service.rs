@@ -84,6 +84,11 @@ fn is_overlap(err: &sea_orm::DbErr) -> bool {
     err.to_string().contains("reservations_no_overlap")
 }
 
+/// PostgreSQL's deadlock detector chose this statement (SQLSTATE 40P01).
+fn is_deadlock(err: &sea_orm::DbErr) -> bool {
+    err.to_string().contains("deadlock detected")
+}
+
 fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
     matches!(
         err.sql_err(),
@@ -339,15 +344,23 @@ impl ReservationService {
             updated_at: Set(now),
             cancelled_at: Set(None),
         };
-        row.insert(&self.db).await.map_err(|e| {
-            if is_overlap(&e) {
-                HoldError::Overlap
-            } else if is_unique_violation(&e) {
-                HoldError::SameKey
-            } else {
-                HoldError::Db(e)
+        // PostgreSQL checks an exclusion constraint after inserting the index entry, so two
+        // racing inserts of overlapping stays can each wait for the other; the deadlock
+        // detector then aborts one of them. Retrying decides it: by then the other has
+        // committed (a conflict) or rolled back (this one wins).
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match row.clone().insert(&self.db).await {
+                Ok(r) => return Ok(r),
+                Err(e) if is_overlap(&e) => return Err(HoldError::Overlap),
+                Err(e) if is_unique_violation(&e) => return Err(HoldError::SameKey),
+                Err(e) if attempt < 5 && is_deadlock(&e) => {
+                    tracing::debug!(attempt, "hold insert chosen as deadlock victim; retrying");
+                }
+                Err(e) => return Err(HoldError::Db(e)),
             }
-        })
+        }
     }
 
     /// PENDING → CONFIRMED and the `reservation.confirmed` event, atomically. `false` if the

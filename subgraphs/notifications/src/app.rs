@@ -1,0 +1,226 @@
+//! Building and running the notifications service: GraphQL at `/`, graphql-ws subscriptions
+//! at `/ws`, the event consumer and the mailer beside them until shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::Data;
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use draftr_common::Viewer;
+use draftr_common::events::EventBus;
+use draftr_common::graphql::subgraph_app;
+use draftr_common::http::{Identify, serve};
+use draftr_common::jwt::{KeySource, TokenPolicy, TokenVerifier};
+use draftr_common::kv::KvStore;
+use draftr_common::service_client::ServiceClient;
+use draftr_notifications_migration::MigratorTrait;
+use sea_orm::DatabaseConnection;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+
+use crate::config::NotificationsSettings;
+use crate::consumer::Consumer;
+use crate::graphql::NotificationsSchema;
+use crate::live::LiveHub;
+use crate::mailer::{Mailer, Transport};
+
+pub struct App {
+    listener: TcpListener,
+    port: u16,
+    router: axum::Router,
+    db: DatabaseConnection,
+    hub: LiveHub,
+    consumer: Arc<Consumer>,
+    mailer: Arc<Mailer>,
+    bus: Option<Arc<dyn EventBus>>,
+}
+
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    draftr_notifications_migration::Migrator::up(db, None).await?;
+    Ok(())
+}
+
+#[derive(Clone)]
+struct WsState {
+    schema: NotificationsSchema,
+    verifier: Arc<TokenVerifier>,
+}
+
+/// `GET /ws`: graphql-ws (and the older subscriptions-transport-ws). The token may come on the
+/// upgrade request's `Authorization` header or in `connection_init` as
+/// `{ "authorization": "Bearer …" }`; a connection without a valid one is refused.
+async fn ws(
+    State(state): State<WsState>,
+    protocol: GraphQLProtocol,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(h) = &header
+        && let Viewer::Rejected(_) = state.verifier.viewer_from_header(Some(h)).await
+    {
+        return (StatusCode::UNAUTHORIZED, "invalid or revoked token").into_response();
+    }
+    let verifier = state.verifier.clone();
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
+                .on_connection_init(move |payload| async move {
+                    let token = payload
+                        .get("authorization")
+                        .or_else(|| payload.get("Authorization"))
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned)
+                        .or(header);
+                    match verifier.viewer_from_header(token.as_deref()).await {
+                        viewer @ Viewer::User(_) => {
+                            let mut data = Data::default();
+                            data.insert(viewer);
+                            Ok(data)
+                        }
+                        Viewer::Anonymous => Err(async_graphql::Error::new(
+                            "sign in: send { authorization: \"Bearer <accessToken>\" } in connection_init",
+                        )),
+                        Viewer::Rejected(_) => Err(async_graphql::Error::new(
+                            "the access token is invalid, expired or revoked",
+                        )),
+                    }
+                })
+                .serve()
+        })
+}
+
+impl App {
+    pub async fn build(settings: NotificationsSettings) -> anyhow::Result<Self> {
+        let kv = draftr_common::kv::connect(&settings.redis).await?;
+        let keys = KeySource::Url(settings.jwks_url.clone());
+        Self::build_with(settings, kv, keys).await
+    }
+
+    /// As [`App::build`], with the revocation list and the keys given.
+    pub async fn build_with(
+        settings: NotificationsSettings,
+        kv: Arc<dyn KvStore>,
+        keys: KeySource,
+    ) -> anyhow::Result<Self> {
+        let db = draftr_common::db::connect(&settings.database).await?;
+        migrate(&db).await?;
+        let policy = TokenPolicy {
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+        };
+        let verifier = Arc::new(TokenVerifier::new(keys, &policy, kv).await?);
+        let namespace = settings
+            .redis
+            .namespace
+            .clone()
+            .unwrap_or_else(|| draftr_common::stream::DEFAULT_NAMESPACE.to_owned());
+        let (hub, bus) = match &settings.redis.url {
+            Some(url) => (
+                LiveHub::redis(url.expose_secret(), &namespace).await?,
+                Some(Arc::new(
+                    draftr_common::stream::RedisStreamBus::connect(
+                        url.expose_secret(),
+                        &namespace,
+                        &format!("notifications-{}", uuid::Uuid::new_v4().simple()),
+                        Duration::from_secs(30),
+                    )
+                    .await?,
+                ) as Arc<dyn EventBus>),
+            ),
+            None => (LiveHub::local(), None),
+        };
+        let auth = ServiceClient::new(
+            "auth",
+            settings.auth_url.clone(),
+            settings.service_token.clone(),
+            settings.calls.clone(),
+        )?;
+        let consumer = Arc::new(Consumer::new(db.clone(), hub.clone(), auth));
+        let mailer = Arc::new(Mailer::new(
+            db.clone(),
+            Transport::from_settings(&settings.mail)?,
+            settings.mail.clone(),
+        ));
+        let schema = crate::graphql::schema(db.clone(), hub.clone());
+        let identify = Identify {
+            verifier: verifier.clone(),
+            trusted_proxies: settings.trusted_proxies.clone(),
+            service_token: settings.service_token.clone(),
+        };
+        let ws_routes = axum::Router::new()
+            .route("/ws", get(ws))
+            .with_state(WsState {
+                schema: schema.clone(),
+                verifier,
+            });
+        let router = subgraph_app(schema, identify, db.clone(), ws_routes);
+        let listener = TcpListener::bind(&settings.listen).await?;
+        let port = listener.local_addr()?.port();
+        Ok(Self {
+            listener,
+            port,
+            router,
+            db,
+            hub,
+            consumer,
+            mailer,
+            bus,
+        })
+    }
+
+    /// Consumes from `bus` instead of the Redis stream (the embedded default's in-process bus).
+    pub fn with_event_bus(mut self, bus: Arc<dyn EventBus>) -> Self {
+        self.bus = Some(bus);
+        self
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn db(&self) -> DatabaseConnection {
+        self.db.clone()
+    }
+
+    pub fn hub(&self) -> LiveHub {
+        self.hub.clone()
+    }
+
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        tracing::info!(port = self.port, "notifications subgraph listening");
+        let (stop_tx, _) = tokio::sync::watch::channel(false);
+        let mut workers = vec![tokio::spawn(crate::mailer::run(
+            self.mailer.clone(),
+            draftr_common::http::stopped(stop_tx.subscribe()),
+        ))];
+        match self.bus {
+            Some(bus) => workers.push(tokio::spawn(crate::consumer::run(
+                self.consumer.clone(),
+                bus,
+                draftr_common::http::stopped(stop_tx.subscribe()),
+            ))),
+            None => tracing::warn!(
+                "no event bus configured: no reservation events will arrive (set DRAFTR_NOTIFICATIONS__REDIS__URL)"
+            ),
+        }
+        let served = serve(self.listener, self.router, shutdown).await;
+        let _ = stop_tx.send(true);
+        for w in workers {
+            let _ = w.await;
+        }
+        served
+    }
+}

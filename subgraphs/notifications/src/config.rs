@@ -1,0 +1,82 @@
+//! Settings of the notifications subgraph (`DRAFTR_NOTIFICATIONS__…` environment variables
+//! override).
+
+use draftr_common::config::{DatabaseSettings, RedisSettings};
+use draftr_common::service_client::CallPolicy;
+use ipnet::IpNet;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct NotificationsSettings {
+    pub listen: String,
+    pub database: DatabaseSettings,
+    /// Revocations, the event stream and the live fan-out channel.
+    pub redis: RedisSettings,
+    pub jwks_url: String,
+    pub issuer: String,
+    pub audience: String,
+    pub trusted_proxies: Vec<IpNet>,
+    pub service_token: Option<SecretString>,
+    /// Where recipients' addresses and names are looked up (a service call).
+    pub auth_url: String,
+    pub calls: CallPolicy,
+    pub mail: MailSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MailSettings {
+    /// `smtp://host:port` (plain, for local catchers), `smtps://user:pass@host:465` or
+    /// `smtp://user:pass@host:587?tls=required`. Unset: emails are written as `.eml` files to
+    /// `dir` (the embedded default's mail catcher).
+    pub smtp_url: Option<SecretString>,
+    pub dir: String,
+    pub from: String,
+    /// Attempts per email before it is marked FAILED.
+    pub max_attempts: i32,
+    /// First retry delay; doubled per attempt, at most `max_backoff_ms`.
+    pub backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// How often the mailer looks for due emails.
+    pub poll_ms: u64,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            dir: ".draftr-data/mail".into(),
+            from: "Draftr <bookings@draftr.test>".into(),
+            max_attempts: 12,
+            backoff_ms: 1_000,
+            max_backoff_ms: 60_000,
+            poll_ms: 200,
+        }
+    }
+}
+
+impl Default for NotificationsSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:4005".to_owned(),
+            database: DatabaseSettings {
+                url: SecretString::from("sqlite://.draftr-data/notifications.db"),
+                ..Default::default()
+            },
+            redis: RedisSettings::default(),
+            jwks_url: "http://127.0.0.1:4001/.well-known/jwks.json".to_owned(),
+            issuer: "draftr-auth".to_owned(),
+            audience: "draftr".to_owned(),
+            trusted_proxies: vec![
+                "127.0.0.1/32".parse().expect("net"),
+                "::1/128".parse().expect("net"),
+            ],
+            service_token: None,
+            auth_url: "http://127.0.0.1:4001/".to_owned(),
+            calls: CallPolicy::default(),
+            mail: MailSettings::default(),
+        }
+    }
+}

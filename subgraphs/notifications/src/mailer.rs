@@ -1,0 +1,211 @@
+//! Sending the stored emails: SMTP through lettre (or `.eml` files for the embedded default),
+//! retries with exponential backoff, and a status on every row that tells the story.
+//!
+//! Each email's `Message-ID` is derived from its row id, itself derived from the event, so the
+//! same notification always carries the same id. A row is claimed (PENDING/RETRYING →
+//! SENDING, one conditional update) before it is sent, so two mailers never send the same row;
+//! a row left SENDING by a mailer that died is retried after a while.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::Utc;
+use lettre::message::{Mailbox, MultiPart, header};
+use lettre::transport::smtp::AsyncSmtpTransport;
+use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use secrecy::ExposeSecret;
+
+use crate::config::MailSettings;
+use crate::store::notifications;
+
+/// Notification states (`Notification.status`).
+pub mod status {
+    pub const PENDING: &str = "PENDING";
+    pub const SENDING: &str = "SENDING";
+    pub const SENT: &str = "SENT";
+    /// The last attempt failed; another is scheduled.
+    pub const RETRYING: &str = "RETRYING";
+    /// Gave up after the configured attempts.
+    pub const FAILED: &str = "FAILED";
+}
+
+/// A row left SENDING this long belongs to a mailer that died.
+const STALE_SENDING: chrono::Duration = chrono::Duration::minutes(2);
+
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Files(AsyncFileTransport<Tokio1Executor>),
+}
+
+impl Transport {
+    pub fn from_settings(mail: &MailSettings) -> anyhow::Result<Self> {
+        match &mail.smtp_url {
+            Some(url) => Ok(Transport::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())?
+                    .timeout(Some(Duration::from_secs(10)))
+                    .build(),
+            )),
+            None => {
+                std::fs::create_dir_all(&mail.dir)?;
+                Ok(Transport::Files(AsyncFileTransport::new(&mail.dir)))
+            }
+        }
+    }
+
+    async fn send(&self, message: Message) -> anyhow::Result<()> {
+        match self {
+            Transport::Smtp(t) => {
+                t.send(message).await?;
+            }
+            Transport::Files(t) => {
+                t.send(message).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+pub struct Mailer {
+    db: DatabaseConnection,
+    transport: Transport,
+    settings: MailSettings,
+}
+
+/// `<row id@draftr>`: the same for every attempt at the same email.
+pub fn message_id(row: &notifications::Model) -> String {
+    format!("<{}@notifications.draftr>", row.id)
+}
+
+impl Mailer {
+    pub fn new(db: DatabaseConnection, transport: Transport, settings: MailSettings) -> Self {
+        Self {
+            db,
+            transport,
+            settings,
+        }
+    }
+
+    fn compose(&self, row: &notifications::Model) -> anyhow::Result<Message> {
+        let from: Mailbox = self.settings.from.parse()?;
+        let to: Mailbox = row.recipient.parse()?;
+        Ok(Message::builder()
+            .from(from)
+            .to(to)
+            .subject(row.subject.clone())
+            .message_id(Some(message_id(row)))
+            .header(header::Date::now())
+            .multipart(MultiPart::alternative_plain_html(
+                row.body_text.clone(),
+                row.body_html.clone(),
+            ))?)
+    }
+
+    fn backoff(&self, attempts: i32) -> chrono::Duration {
+        let ms = self
+            .settings
+            .backoff_ms
+            .saturating_mul(1u64 << attempts.clamp(0, 20))
+            .min(self.settings.max_backoff_ms);
+        chrono::Duration::milliseconds(ms as i64)
+    }
+
+    /// Sends what is due; returns how many emails went out.
+    pub async fn send_due(&self) -> anyhow::Result<usize> {
+        let now = Utc::now();
+        // Rows a dead mailer left SENDING go back in the queue.
+        notifications::Entity::update_many()
+            .col_expr(notifications::Column::Status, Expr::value(status::RETRYING))
+            .filter(notifications::Column::Status.eq(status::SENDING))
+            .filter(notifications::Column::NextAttemptAt.lt(now - STALE_SENDING))
+            .exec(&self.db)
+            .await?;
+        let due = notifications::Entity::find()
+            .filter(notifications::Column::Status.is_in([status::PENDING, status::RETRYING]))
+            .filter(notifications::Column::NextAttemptAt.lte(now))
+            .order_by_asc(notifications::Column::NextAttemptAt)
+            .limit(50)
+            .all(&self.db)
+            .await?;
+        let mut sent = 0;
+        for row in due {
+            let claimed = notifications::Entity::update_many()
+                .col_expr(notifications::Column::Status, Expr::value(status::SENDING))
+                .col_expr(
+                    notifications::Column::Attempts,
+                    Expr::value(row.attempts + 1),
+                )
+                .col_expr(
+                    notifications::Column::NextAttemptAt,
+                    Expr::value(Utc::now()),
+                )
+                .filter(notifications::Column::Id.eq(row.id))
+                .filter(notifications::Column::Status.eq(row.status.clone()))
+                .exec(&self.db)
+                .await?;
+            if claimed.rows_affected == 0 {
+                continue;
+            }
+            let result = match self.compose(&row) {
+                Ok(message) => self.transport.send(message).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => {
+                    notifications::Entity::update_many()
+                        .col_expr(notifications::Column::Status, Expr::value(status::SENT))
+                        .col_expr(notifications::Column::SentAt, Expr::value(Utc::now()))
+                        .col_expr(
+                            notifications::Column::LastError,
+                            Expr::value(Option::<String>::None),
+                        )
+                        .filter(notifications::Column::Id.eq(row.id))
+                        .exec(&self.db)
+                        .await?;
+                    tracing::info!(notification.id = %row.id, notification.kind = %row.kind, "email sent");
+                    sent += 1;
+                }
+                Err(e) => {
+                    let attempts = row.attempts + 1;
+                    let give_up = attempts >= self.settings.max_attempts;
+                    let next = Utc::now() + self.backoff(attempts - 1);
+                    notifications::Entity::update_many()
+                        .col_expr(
+                            notifications::Column::Status,
+                            Expr::value(if give_up {
+                                status::FAILED
+                            } else {
+                                status::RETRYING
+                            }),
+                        )
+                        .col_expr(notifications::Column::NextAttemptAt, Expr::value(next))
+                        .col_expr(
+                            notifications::Column::LastError,
+                            Expr::value(e.to_string().chars().take(500).collect::<String>()),
+                        )
+                        .filter(notifications::Column::Id.eq(row.id))
+                        .exec(&self.db)
+                        .await?;
+                    tracing::warn!(notification.id = %row.id, attempts, error = %e, give_up, "email not sent");
+                }
+            }
+        }
+        Ok(sent)
+    }
+}
+
+/// Sends due emails every `poll` until `stop`.
+pub async fn run(mailer: std::sync::Arc<Mailer>, stop: impl Future<Output = ()>) {
+    let poll = Duration::from_millis(mailer.settings.poll_ms.max(20));
+    tokio::pin!(stop);
+    loop {
+        if let Err(e) = mailer.send_due().await {
+            tracing::warn!(error = ?e, "mailer pass failed");
+        }
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(poll) => {}
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! Booking emails over a real SMTP listener, their status, and live subscriptions over
+//! graphql-ws, fanned out through Redis pub/sub.
+
+use std::time::{Duration, Instant};
+
+use draftr_common::test_on_both_backends;
+use draftr_common::testing::Backend;
+use serde_json::{Value, json};
+
+use crate::booking::{book, booking, new_listing};
+use crate::helpers::{TestApp, spawn};
+use crate::smtp::header;
+use crate::ws::WsClient;
+
+test_on_both_backends!(
+    the_free_router_answers_a_subscription_with_a_clear_error,
+    a_booking_emails_the_guest_and_the_host_once_with_what_they_booked,
+    emails_wait_out_an_smtp_outage_and_the_status_tells_the_story,
+    the_guest_hears_of_their_booking_live_and_nobody_else_does,
+);
+
+async fn wait_until(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn my_notifications(app: &TestApp, token: &str) -> Vec<Value> {
+    let res = app
+        .gql(
+            "{ me { notifications(first: 20) { totalCount edges { node { kind subject status attempts sentAt } } } } }",
+            json!({}),
+            Some(token),
+        )
+        .await;
+    res.ok()["me"]["notifications"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect()
+}
+
+async fn a_booking_emails_the_guest_and_the_host_once_with_what_they_booked(backend: Backend) {
+    let app = spawn(backend).await;
+    let (host_email, host, _, _) = app.new_user().await;
+    let property = new_listing(&app, &host, 10_000, "FLEXIBLE").await;
+    let (guest_email, guest, _, _) = app.new_user().await;
+    let booked = book(&app, &guest, booking(&property, 10, 12, "pm_card_visa")).await;
+    let id = booked.ok()["createReservation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    wait_until("two emails", Duration::from_secs(15), async || {
+        app.smtp.messages().len() >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let messages = app.smtp.messages();
+    assert_eq!(messages.len(), 2, "one email each, no more");
+    let to_guest = messages
+        .iter()
+        .find(|m| header(m, "To").is_some_and(|t| t.contains(&guest_email)))
+        .expect("the guest's confirmation");
+    let to_host = messages
+        .iter()
+        .find(|m| header(m, "To").is_some_and(|t| t.contains(&host_email)))
+        .expect("the host's new-booking email");
+    assert_eq!(
+        header(to_guest, "Subject").unwrap(),
+        "Your stay at Harbour flat is confirmed"
+    );
+    assert_eq!(
+        header(to_host, "Subject").unwrap(),
+        "New booking for Harbour flat"
+    );
+    for text in [
+        "Property: Harbour flat",
+        &format!(
+            "Dates: {} to {} (2 nights)",
+            crate::booking::day(10),
+            crate::booking::day(12)
+        ),
+        "Total: EUR 200.00",
+        &id[..8].to_uppercase(),
+        "text/plain",
+        "text/html",
+    ] {
+        assert!(to_guest.contains(text), "{text:?} in\n{to_guest}");
+    }
+    let ids = app.smtp.message_ids();
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1]);
+
+    // The guest's list says what was sent; the host's list is the host's own.
+    let mine = my_notifications(&app, &guest).await;
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["kind"], "booking_confirmed");
+    assert_eq!(mine[0]["status"], "SENT");
+    assert!(mine[0]["sentAt"].is_string());
+    assert_eq!(
+        my_notifications(&app, &host).await[0]["kind"],
+        "new_booking"
+    );
+
+    // Cancelling (flexible, 10 days ahead): a cancellation and a refund email to the guest,
+    // and a note to the host.
+    app.gql(
+        "mutation($id: ID!) { cancelReservation(id: $id) { status } }",
+        json!({ "id": id }),
+        Some(&guest),
+    )
+    .await
+    .ok();
+    wait_until("three more emails", Duration::from_secs(15), async || {
+        app.smtp.messages().len() >= 5
+    })
+    .await;
+    let kinds: Vec<String> = my_notifications(&app, &guest)
+        .await
+        .iter()
+        .map(|n| n["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(kinds.contains(&"booking_cancelled".to_owned()), "{kinds:?}");
+    assert!(kinds.contains(&"refund_issued".to_owned()), "{kinds:?}");
+    let refund = app
+        .smtp
+        .messages()
+        .into_iter()
+        .find(|m| header(m, "Subject").is_some_and(|s| s.starts_with("Your refund")))
+        .unwrap();
+    assert!(refund.contains("EUR 200.00"));
+}
+
+async fn emails_wait_out_an_smtp_outage_and_the_status_tells_the_story(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, host, _, _) = app.new_user().await;
+    let property = new_listing(&app, &host, 10_000, "FLEXIBLE").await;
+    let (_, guest, _, _) = app.new_user().await;
+    app.smtp.set_down(true);
+    book(&app, &guest, booking(&property, 10, 12, "pm_card_visa"))
+        .await
+        .ok();
+
+    wait_until("a failed attempt", Duration::from_secs(15), async || {
+        my_notifications(&app, &guest)
+            .await
+            .first()
+            .is_some_and(|n| n["status"] == "RETRYING")
+    })
+    .await;
+    assert!(app.smtp.messages().is_empty());
+
+    app.smtp.set_down(false);
+    wait_until(
+        "the email after the outage",
+        Duration::from_secs(20),
+        async || {
+            my_notifications(&app, &guest)
+                .await
+                .first()
+                .is_some_and(|n| n["status"] == "SENT")
+        },
+    )
+    .await;
+    let n = &my_notifications(&app, &guest).await[0];
+    assert!(n["attempts"].as_i64().unwrap() >= 2, "{n}");
+    wait_until("both emails", Duration::from_secs(20), async || {
+        app.smtp.messages().len() >= 2
+    })
+    .await;
+    assert_eq!(app.smtp.messages().len(), 2);
+}
+
+/// Without a GraphOS licence the router cannot enable subscriptions; it must say so, and
+/// clients subscribe at notifications' /ws instead (README: Apollo Client split link).
+async fn the_free_router_answers_a_subscription_with_a_clear_error(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, guest, _, _) = app.new_user().await;
+    let plain = app.gql(BOOKING_CONFIRMED, json!({}), Some(&guest)).await;
+    assert_eq!(plain.code(), "SUBSCRIPTION_BAD_HEADER", "{}", plain.body);
+    // Even a client that speaks the router's multipart subscription protocol is told no.
+    let res = app
+        .client
+        .post(&app.router_url)
+        .bearer_auth(&guest)
+        .header("accept", "multipart/mixed;subscriptionSpec=1.0")
+        .json(&json!({ "query": BOOKING_CONFIRMED }))
+        .send()
+        .await
+        .unwrap();
+    let body = res.text().await.unwrap();
+    println!("router on a multipart subscription: {body}");
+    assert!(body.contains("SUBSCRIPTION_DISABLED"), "{body}");
+}
+
+const BOOKING_CONFIRMED: &str = "subscription { bookingConfirmed { reservationId propertyTitle checkIn checkOut total { amount currency } confirmedAt } }";
+
+async fn the_guest_hears_of_their_booking_live_and_nobody_else_does(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, host, _, _) = app.new_user().await;
+    let property = new_listing(&app, &host, 10_000, "FLEXIBLE").await;
+    let (_, guest, guest_refresh, _) = app.new_user().await;
+    let (_, other, _, _) = app.new_user().await;
+
+    let mut mine = WsClient::connect(&app.notifications_ws, Some(&guest))
+        .await
+        .unwrap();
+    mine.subscribe("1", BOOKING_CONFIRMED, json!({})).await;
+    let mut theirs = WsClient::connect(&app.notifications_ws, Some(&other))
+        .await
+        .unwrap();
+    theirs.subscribe("1", BOOKING_CONFIRMED, json!({})).await;
+    // A second replica of notifications: a subscriber there hears it too, whichever replica
+    // consumed the event (they share the consumer group; Redis pub/sub fans out).
+    let mut elsewhere = WsClient::connect(&app.notifications2_ws, Some(&guest))
+        .await
+        .unwrap();
+    elsewhere.subscribe("1", BOOKING_CONFIRMED, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let started = Instant::now();
+    let booked = book(&app, &guest, booking(&property, 10, 12, "pm_card_visa")).await;
+    let id = booked.ok()["createReservation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let got = mine
+        .next_result(Duration::from_secs(5))
+        .await
+        .expect("pushed");
+    println!(
+        "booking → subscriber: {:?} after the mutation was sent",
+        started.elapsed()
+    );
+    let c = &got["data"]["bookingConfirmed"];
+    assert_eq!(c["reservationId"], id.as_str(), "{got}");
+    assert_eq!(c["propertyTitle"], "Harbour flat");
+    assert_eq!(c["total"], json!({ "amount": 20_000, "currency": "EUR" }));
+    assert_eq!(c["checkIn"], crate::booking::day(10));
+    let there = elsewhere
+        .next_result(Duration::from_secs(5))
+        .await
+        .expect("fanned out");
+    assert_eq!(
+        there["data"]["bookingConfirmed"]["reservationId"],
+        id.as_str()
+    );
+    assert!(
+        theirs
+            .next_result(Duration::from_millis(1_500))
+            .await
+            .is_none(),
+        "another user's subscriber receives nothing"
+    );
+
+    // No token, a garbage token, a revoked token: refused.
+    assert!(
+        WsClient::connect(&app.notifications_ws, None)
+            .await
+            .is_err()
+    );
+    assert!(
+        WsClient::connect(&app.notifications_ws, Some("garbage"))
+            .await
+            .is_err()
+    );
+    app.gql("mutation { logout }", json!({}), Some(&guest))
+        .await
+        .ok();
+    let _ = guest_refresh;
+    assert!(
+        WsClient::connect(&app.notifications_ws, Some(&guest))
+            .await
+            .is_err()
+    );
+}
