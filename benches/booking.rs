@@ -109,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
         AuthSettings {
             listen: "127.0.0.1:0".into(),
             database: database(&format!("bench_auth_{run}")),
+            service_token: Some(token.clone()),
             ..Default::default()
         },
         kv.clone(),

@@ -37,3 +37,17 @@ ensure_services() {
     redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || { echo "Redis is not reachable at 127.0.0.1:6379; start it and run again" >&2; exit 1; }
   fi
 }
+
+# The federated-subscription test runs Hive Gateway (MIT, npm), pinned in tests/hive-gateway.
+# Installed once per machine outside the clone, and again only when the pinned lock changes.
+ensure_hive_gateway() {
+  local dir="${DRAFTR_HIVE_GATEWAY_DIR:-$HOME/.cache/draftr/hive}"
+  if [ -x "$dir/node_modules/.bin/hive-gateway" ] && cmp -s tests/hive-gateway/package-lock.json "$dir/package-lock.json"; then
+    return 0
+  fi
+  command -v npm >/dev/null 2>&1 || { echo "npm is missing: install Node.js 20 with npm (Debian: apt-get install -y nodejs npm) and run again" >&2; exit 1; }
+  echo "installing Hive Gateway for the federated-subscription test into $dir" >&2
+  mkdir -p "$dir"
+  cp tests/hive-gateway/package.json tests/hive-gateway/package-lock.json "$dir/"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) >&2
+}

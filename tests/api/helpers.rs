@@ -72,7 +72,6 @@ pub struct TestApp {
     pub namespace: String,
     /// The SMTP listener notifications sends to.
     pub smtp: crate::smtp::SmtpSink,
-    #[allow(dead_code)]
     pub notifications_url: String,
     /// graphql-ws endpoints of two notifications replicas (one consumer group).
     pub notifications_ws: String,

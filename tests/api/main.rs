@@ -7,6 +7,7 @@ mod booking;
 mod catalog;
 mod events;
 mod helpers;
+mod hive;
 mod notifications;
 mod payments;
 mod router;

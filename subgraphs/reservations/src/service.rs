@@ -366,6 +366,22 @@ impl ReservationService {
     /// PENDING → CONFIRMED and the `reservation.confirmed` event, atomically. `false` if the
     /// reservation was no longer PENDING.
     pub(crate) async fn confirm(&self, id: Uuid, payment_id: Uuid) -> Result<bool, Error> {
+        // Confirming writes a new version of an active row, which PostgreSQL checks against
+        // the exclusion constraint again; racing inserts of overlapping holds can then deadlock
+        // with it. The losing side is retried (the inserts are retried the same way).
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.confirm_once(id, payment_id).await {
+                Err(Error::Db(e)) if attempt < 5 && is_deadlock(&e) => {
+                    tracing::debug!(reservation.id = %id, attempt, "confirmation chosen as deadlock victim; retrying");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn confirm_once(&self, id: Uuid, payment_id: Uuid) -> Result<bool, Error> {
         let txn = self.db.begin().await?;
         let now = Utc::now();
         let updated = reservations::Entity::update_many()
