@@ -140,8 +140,9 @@ impl Embedded {
             "sqlite://{}",
             settings.data_dir.join("catalog.db").display()
         ));
-        let catalog =
-            CatalogApp::build_with(catalog_settings, kv.clone(), KeySource::Static(jwks)).await?;
+        let catalog = CatalogApp::build_with(catalog_settings, kv.clone(), KeySource::Static(jwks))
+            .await?
+            .with_event_bus(events.clone());
         let catalog_port = catalog.port();
         if let Some(host) = demo_host {
             crate::demo::seed_catalog(&catalog.service(), host).await?;

@@ -12,7 +12,86 @@ use fred::prelude::*;
 use crate::booking::{book, booking, new_listing};
 use crate::helpers::spawn;
 
-test_on_both_backends!(confirmed_bookings_reach_the_stream_once_and_survive_redis_losing_its_data);
+test_on_both_backends!(
+    confirmed_bookings_reach_the_stream_once_and_survive_redis_losing_its_data,
+    date_search_reflects_a_booking_and_its_cancellation_within_seconds,
+);
+
+/// Ids of published properties free on `[from, to)` (days from today), per catalog's search.
+async fn free_ids(app: &crate::helpers::TestApp, token: &str, from: i64, to: i64) -> Vec<String> {
+    let res = app
+        .gql(
+            "query($a: Date!, $b: Date!) { properties(first: 100, filter: { availableFrom: $a, availableTo: $b }) { edges { node { id } } } }",
+            serde_json::json!({ "a": crate::booking::day(from), "b": crate::booking::day(to) }),
+            Some(token),
+        )
+        .await;
+    res.ok()["properties"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn date_search_reflects_a_booking_and_its_cancellation_within_seconds(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, host, _, _) = app.new_user().await;
+    let booked_one = new_listing(&app, &host, 10_000, "FLEXIBLE").await;
+    let other = new_listing(&app, &host, 10_000, "FLEXIBLE").await;
+    let (_, guest, _, _) = app.new_user().await;
+    assert_eq!(free_ids(&app, &guest, 20, 23).await.len(), 2);
+
+    let res = book(&app, &guest, booking(&booked_one, 20, 23, "pm_card_visa")).await;
+    let id = res.ok()["createReservation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let started = Instant::now();
+    while free_ids(&app, &guest, 21, 22).await.contains(&booked_one) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the booking never reached search"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "booking visible in date search after {:?}",
+        started.elapsed()
+    );
+    // Overlap rules are the booking's: the check-out day is free, the other listing too.
+    assert!(free_ids(&app, &guest, 23, 25).await.contains(&booked_one));
+    assert!(free_ids(&app, &guest, 21, 22).await.contains(&other));
+
+    app.gql(
+        "mutation($id: ID!) { cancelReservation(id: $id) { status } }",
+        serde_json::json!({ "id": id }),
+        Some(&guest),
+    )
+    .await
+    .ok();
+    let started = Instant::now();
+    while !free_ids(&app, &guest, 21, 22).await.contains(&booked_one) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the cancellation never reached search"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "cancellation visible in date search after {:?}",
+        started.elapsed()
+    );
+
+    let bad = app
+        .gql(
+            "query($a: Date!) { properties(filter: { availableFrom: $a }) { totalCount } }",
+            serde_json::json!({ "a": crate::booking::day(3) }),
+            Some(&guest),
+        )
+        .await;
+    assert_eq!(bad.code(), "BAD_USER_INPUT");
+}
 
 fn redis_url() -> String {
     std::env::var("DRAFTR_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())

@@ -162,10 +162,14 @@ pub async fn spawn_custom(backend: Backend, options: Options) -> TestApp {
     tokio::spawn(auth.run_until_stopped(stopped(stop_rx.clone())));
 
     let catalog_db = TestDatabase::new(backend).await;
+    let namespace = format!("t{}", uuid::Uuid::new_v4().simple());
     let catalog = CatalogApp::build(CatalogSettings {
         listen: "127.0.0.1:0".into(),
         database: catalog_db.settings.clone(),
-        redis: redis_test_settings(),
+        redis: draftr_common::config::RedisSettings {
+            namespace: Some(namespace.clone()),
+            ..redis_test_settings()
+        },
         jwks_url: format!("{auth_url}.well-known/jwks.json"),
         auth_url: auth_url.clone(),
         service_token: Some(SecretString::from(SERVICE_TOKEN)),
@@ -204,7 +208,6 @@ pub async fn spawn_custom(backend: Backend, options: Options) -> TestApp {
     let payments_url = format!("http://127.0.0.1:{}/", payments.port());
     tokio::spawn(payments.run_until_stopped(stopped(stop_rx.clone())));
 
-    let namespace = format!("t{}", uuid::Uuid::new_v4().simple());
     let reservations_db = TestDatabase::new(backend).await;
     let mut reservations_settings = ReservationsSettings {
         listen: "127.0.0.1:0".into(),

@@ -6,13 +6,17 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_catalog;
+mod m20261122_000002_create_booked_stays;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_create_catalog::Migration)]
+        vec![
+            Box::new(m20261122_000001_create_catalog::Migration),
+            Box::new(m20261122_000002_create_booked_stays::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

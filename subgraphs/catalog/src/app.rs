@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use draftr_catalog_migration::MigratorTrait;
 use draftr_common::db::StatementCounter;
+use draftr_common::events::EventBus;
 use draftr_common::graphql::subgraph_app;
 use draftr_common::http::{Identify, serve};
 use draftr_common::jwt::{KeySource, TokenPolicy, TokenVerifier};
@@ -23,6 +24,7 @@ pub struct App {
     port: u16,
     router: Router,
     service: Arc<CatalogService>,
+    bus: Option<Arc<dyn EventBus>>,
 }
 
 /// Applies the catalog migrations (also run by `draftr migrate`).
@@ -67,13 +69,37 @@ impl App {
         let router = subgraph_app(schema, identify, db, Router::new());
         let listener = TcpListener::bind(&settings.listen).await?;
         let port = listener.local_addr()?.port();
+        let bus = match &settings.redis.url {
+            Some(url) => Some(Arc::new(
+                draftr_common::stream::RedisStreamBus::connect(
+                    secrecy::ExposeSecret::expose_secret(url),
+                    settings
+                        .redis
+                        .namespace
+                        .as_deref()
+                        .unwrap_or(draftr_common::stream::DEFAULT_NAMESPACE),
+                    &format!("catalog-{}", uuid::Uuid::new_v4().simple()),
+                    std::time::Duration::from_secs(30),
+                )
+                .await?,
+            ) as Arc<dyn EventBus>),
+            None => None,
+        };
         Ok(Self {
             statements,
             listener,
             port,
             router,
             service,
+            bus,
         })
+    }
+
+    /// Feeds the availability projection from `bus` instead of the Redis stream (the embedded
+    /// default's in-process bus).
+    pub fn with_event_bus(mut self, bus: Arc<dyn EventBus>) -> Self {
+        self.bus = Some(bus);
+        self
     }
 
     /// Statements run on this service's database so far.
@@ -94,6 +120,19 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(port = self.port, "catalog subgraph listening");
-        serve(self.listener, self.router, shutdown).await
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let projection = self.bus.map(|bus| {
+            tokio::spawn(crate::projection::run(
+                self.service.db().clone(),
+                bus,
+                draftr_common::http::stopped(stop_rx),
+            ))
+        });
+        let served = serve(self.listener, self.router, shutdown).await;
+        let _ = stop_tx.send(true);
+        if let Some(p) = projection {
+            let _ = p.await;
+        }
+        served
     }
 }

@@ -11,7 +11,8 @@ use serde::Deserialize;
 pub struct CatalogSettings {
     pub listen: String,
     pub database: DatabaseSettings,
-    /// The shared revocation list (the same Redis as auth).
+    /// The shared revocation list (the same Redis as auth), and the reservation events that
+    /// feed the availability projection.
     pub redis: RedisSettings,
     /// Auth's public keys.
     pub jwks_url: String,

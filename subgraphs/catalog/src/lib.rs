@@ -8,6 +8,7 @@ pub mod app;
 pub mod auth_client;
 pub mod config;
 pub mod graphql;
+pub mod projection;
 pub mod service;
 
 mod domain;

@@ -80,6 +80,8 @@ pub struct Filter {
     pub host_id: Option<Uuid>,
     /// Statuses to include; the public search is PUBLISHED only.
     pub statuses: Vec<PropertyStatus>,
+    /// Free of bookings on `[from, to)`, according to the availability projection.
+    pub available: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
 }
 
 /// A keyset position: the sort key of the last item seen.
@@ -472,6 +474,20 @@ impl CatalogService {
                         .column(property_amenities::Column::PropertyId)
                         .from(property_amenities::Entity)
                         .and_where(property_amenities::Column::Amenity.eq(amenity.as_str()))
+                        .to_owned(),
+                ),
+            );
+        }
+        if let Some((from, to)) = f.available {
+            use crate::store::booked_stays::{Column as B, Entity as Booked};
+            c = c.add(
+                C::Id.not_in_subquery(
+                    SqlQuery::select()
+                        .column(B::PropertyId)
+                        .from(Booked)
+                        .and_where(B::Active.eq(true))
+                        .and_where(B::CheckIn.lt(to))
+                        .and_where(B::CheckOut.gt(from))
                         .to_owned(),
                 ),
             );

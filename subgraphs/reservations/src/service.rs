@@ -84,6 +84,23 @@ fn is_overlap(err: &sea_orm::DbErr) -> bool {
     err.to_string().contains("reservations_no_overlap")
 }
 
+/// On PostgreSQL, a transaction-scoped advisory lock per property (see `insert_hold`); SQLite
+/// already runs one writer at a time.
+async fn lock_property(txn: &impl ConnectionTrait, property: Uuid) -> Result<(), sea_orm::DbErr> {
+    if txn.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    // The random half of the id (the first half of a UUIDv7 is its timestamp).
+    let key = i64::from_be_bytes(property.as_bytes()[8..].try_into().expect("8 bytes"));
+    txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+        sea_orm::DatabaseBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1)",
+        [key.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
 /// PostgreSQL's deadlock detector chose this statement (SQLSTATE 40P01).
 fn is_deadlock(err: &sea_orm::DbErr) -> bool {
     err.to_string().contains("deadlock detected")
@@ -351,7 +368,7 @@ impl ReservationService {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match row.clone().insert(&self.db).await {
+            match self.insert_hold(row.clone(), req.property_id).await {
                 Ok(r) => return Ok(r),
                 Err(e) if is_overlap(&e) => return Err(HoldError::Overlap),
                 Err(e) if is_unique_violation(&e) => return Err(HoldError::SameKey),
@@ -361,6 +378,22 @@ impl ReservationService {
                 Err(e) => return Err(HoldError::Db(e)),
             }
         }
+    }
+
+    /// Inserts a hold. On PostgreSQL, holds and confirmations of one property take turns on
+    /// an advisory lock first: the exclusion constraint alone would make racing inserts wait
+    /// on one another's uncommitted rows, and under load those waits pile up into deadlocks
+    /// and pool exhaustion. Different properties never wait for each other.
+    async fn insert_hold(
+        &self,
+        row: reservations::ActiveModel,
+        property: Uuid,
+    ) -> Result<Reservation, sea_orm::DbErr> {
+        let txn = self.db.begin().await?;
+        lock_property(&txn, property).await?;
+        let inserted = row.insert(&txn).await?;
+        txn.commit().await?;
+        Ok(inserted)
     }
 
     /// PENDING → CONFIRMED and the `reservation.confirmed` event, atomically. `false` if the
@@ -382,7 +415,9 @@ impl ReservationService {
     }
 
     async fn confirm_once(&self, id: Uuid, payment_id: Uuid) -> Result<bool, Error> {
+        let property = self.require(id).await?.property_id;
         let txn = self.db.begin().await?;
+        lock_property(&txn, property).await?;
         let now = Utc::now();
         let updated = reservations::Entity::update_many()
             .col_expr(reservations::Column::Status, Expr::value("CONFIRMED"))

@@ -57,7 +57,24 @@ impl Query {
                 "search text is too long (at most 200 characters)",
             ));
         }
+        let available = match (f.available_from, f.available_to) {
+            (None, None) => None,
+            (Some(from), Some(to)) if from.0 < to.0 => Some((from.0, to.0)),
+            (Some(_), Some(_)) => {
+                return Err(ApiError::bad_input(
+                    "availableTo",
+                    "availableTo must be after availableFrom",
+                ));
+            }
+            _ => {
+                return Err(ApiError::bad_input(
+                    "availableFrom",
+                    "give both availableFrom and availableTo",
+                ));
+            }
+        };
         let filter = Filter {
+            available,
             city: f.city,
             country: f.country,
             category_id: f
