@@ -76,6 +76,8 @@ pub struct TestApp {
     /// graphql-ws endpoints of two notifications replicas (one consumer group).
     pub notifications_ws: String,
     pub notifications2_ws: String,
+    /// The settings the notifications replicas use (tests start more from them).
+    pub notifications_settings: NotificationsSettings,
     _notifications_db: TestDatabase,
     pub client: reqwest::Client,
     /// Each test app poses as its own client address, so per-address throttling of one test
@@ -116,6 +118,10 @@ pub struct Options {
     reservations: Option<Tweak<ReservationsSettings>>,
     /// Instead of the simulated provider (e.g. Stripe against a stand-in).
     provider: Option<Arc<dyn PaymentProvider>>,
+    /// Start no notifications replicas (the test runs its own).
+    no_notifications: bool,
+    /// Events and live updates on this Redis instead of the shared one.
+    events_redis: Option<String>,
 }
 
 impl Options {
@@ -125,6 +131,14 @@ impl Options {
     }
     pub fn reservations(mut self, f: impl FnOnce(&mut ReservationsSettings) + 'static) -> Self {
         self.reservations = Some(Box::new(f));
+        self
+    }
+    pub fn without_notifications(mut self) -> Self {
+        self.no_notifications = true;
+        self
+    }
+    pub fn events_redis(mut self, url: &str) -> Self {
+        self.events_redis = Some(url.to_owned());
         self
     }
     pub fn provider(mut self, p: Arc<dyn PaymentProvider>) -> Self {
@@ -168,7 +182,14 @@ pub async fn spawn_custom(backend: Backend, options: Options) -> TestApp {
         database: catalog_db.settings.clone(),
         redis: draftr_common::config::RedisSettings {
             namespace: Some(namespace.clone()),
-            ..redis_test_settings()
+            url: Some(SecretString::from(
+                options.events_redis.clone().unwrap_or_else(|| {
+                    secrecy::ExposeSecret::expose_secret(
+                        redis_test_settings().url.as_ref().unwrap(),
+                    )
+                    .to_owned()
+                }),
+            )),
         },
         jwks_url: format!("{auth_url}.well-known/jwks.json"),
         auth_url: auth_url.clone(),
@@ -220,6 +241,9 @@ pub async fn spawn_custom(backend: Backend, options: Options) -> TestApp {
         ..Default::default()
     };
     reservations_settings.redis.namespace = Some(namespace.clone());
+    if let Some(url) = &options.events_redis {
+        reservations_settings.redis.url = Some(SecretString::from(url.clone()));
+    }
     if let Some(tweak) = options.reservations {
         tweak(&mut reservations_settings);
     }
@@ -242,17 +266,27 @@ pub async fn spawn_custom(backend: Backend, options: Options) -> TestApp {
         ..Default::default()
     };
     notifications_settings.redis.namespace = Some(namespace.clone());
+    if let Some(url) = &options.events_redis {
+        notifications_settings.redis.url = Some(SecretString::from(url.clone()));
+    }
     notifications_settings.mail.smtp_url = Some(SecretString::from(smtp.url.clone()));
     notifications_settings.mail.backoff_ms = 200;
     notifications_settings.mail.max_backoff_ms = 1_000;
     notifications_settings.mail.poll_ms = 50;
+    notifications_settings.mail.stale_sending_ms = 3_000;
+    notifications_settings.reclaim_idle_ms = 2_000;
     let mut notifications_ports = Vec::new();
-    for _ in 0..2 {
+    let replicas = if options.no_notifications { 0 } else { 2 };
+    for _ in 0..replicas {
         let replica = NotificationsApp::build(notifications_settings.clone())
             .await
             .expect("notifications starts");
         notifications_ports.push(replica.port());
         tokio::spawn(replica.run_until_stopped(stopped(stop_rx.clone())));
+    }
+    if notifications_ports.is_empty() {
+        // Nothing listens there: the test brings its own notifications.
+        notifications_ports = vec![9, 9];
     }
     let notifications_url = format!("http://127.0.0.1:{}/", notifications_ports[0]);
 
@@ -353,6 +387,7 @@ pub async fn spawn_custom(backend: Backend, options: Options) -> TestApp {
         notifications_url,
         notifications_ws: format!("ws://127.0.0.1:{}/ws", notifications_ports[0]),
         notifications2_ws: format!("ws://127.0.0.1:{}/ws", notifications_ports[1]),
+        notifications_settings,
         _notifications_db: notifications_db,
         client: reqwest::Client::new(),
         client_ip: format!("10.{}.{}.{}", octets[1], octets[2], octets[3].max(1)),

@@ -5,6 +5,7 @@
 mod auth_flow;
 mod booking;
 mod catalog;
+mod delivery;
 mod events;
 mod helpers;
 mod hive;

@@ -132,7 +132,7 @@ impl App {
                         url.expose_secret(),
                         &namespace,
                         &format!("notifications-{}", uuid::Uuid::new_v4().simple()),
-                        Duration::from_secs(30),
+                        Duration::from_millis(settings.reclaim_idle_ms.max(100)),
                     )
                     .await?,
                 ) as Arc<dyn EventBus>),

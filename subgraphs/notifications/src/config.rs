@@ -23,6 +23,9 @@ pub struct NotificationsSettings {
     pub auth_url: String,
     pub calls: CallPolicy,
     pub mail: MailSettings,
+    /// How long an event may stay unacknowledged by a consumer (one that crashed) before
+    /// another takes it over.
+    pub reclaim_idle_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -41,6 +44,9 @@ pub struct MailSettings {
     pub max_backoff_ms: u64,
     /// How often the mailer looks for due emails.
     pub poll_ms: u64,
+    /// An email left SENDING this long belongs to a mailer that died; it is sent again (it
+    /// may have gone out just before the crash: the one window for a duplicate).
+    pub stale_sending_ms: u64,
 }
 
 impl Default for MailSettings {
@@ -53,6 +59,7 @@ impl Default for MailSettings {
             backoff_ms: 1_000,
             max_backoff_ms: 60_000,
             poll_ms: 200,
+            stale_sending_ms: 120_000,
         }
     }
 }
@@ -77,6 +84,7 @@ impl Default for NotificationsSettings {
             auth_url: "http://127.0.0.1:4001/".to_owned(),
             calls: CallPolicy::default(),
             mail: MailSettings::default(),
+            reclaim_idle_ms: 30_000,
         }
     }
 }

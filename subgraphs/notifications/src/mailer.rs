@@ -4,7 +4,7 @@
 //! Each email's `Message-ID` is derived from its row id, itself derived from the event, so the
 //! same notification always carries the same id. A row is claimed (PENDING/RETRYING →
 //! SENDING, one conditional update) before it is sent, so two mailers never send the same row;
-//! a row left SENDING by a mailer that died is retried after a while.
+//! a row left SENDING by a mailer that died is retried after `stale_sending_ms`.
 
 use std::future::Future;
 use std::time::Duration;
@@ -30,9 +30,6 @@ pub mod status {
     /// Gave up after the configured attempts.
     pub const FAILED: &str = "FAILED";
 }
-
-/// A row left SENDING this long belongs to a mailer that died.
-const STALE_SENDING: chrono::Duration = chrono::Duration::minutes(2);
 
 pub enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
@@ -118,7 +115,10 @@ impl Mailer {
         notifications::Entity::update_many()
             .col_expr(notifications::Column::Status, Expr::value(status::RETRYING))
             .filter(notifications::Column::Status.eq(status::SENDING))
-            .filter(notifications::Column::NextAttemptAt.lt(now - STALE_SENDING))
+            .filter(
+                notifications::Column::NextAttemptAt
+                    .lt(now - chrono::Duration::milliseconds(self.settings.stale_sending_ms as i64)),
+            )
             .exec(&self.db)
             .await?;
         let due = notifications::Entity::find()
