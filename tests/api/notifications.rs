@@ -257,6 +257,52 @@ async fn the_guest_hears_of_their_booking_live_and_nobody_else_does(backend: Bac
         "another user's subscriber receives nothing"
     );
 
+    // Status changes of one reservation: its guest and its host hear of the cancellation,
+    // another user subscribing to the same id hears nothing.
+    let status = "subscription($id: ID!) { reservationStatusChanged(reservationId: $id) { reservationId status occurredAt } }";
+    let mut guest_watch = WsClient::connect(&app.notifications_ws, Some(&guest))
+        .await
+        .unwrap();
+    guest_watch
+        .subscribe("2", status, json!({ "id": id }))
+        .await;
+    let mut host_watch = WsClient::connect(&app.notifications_ws, Some(&host))
+        .await
+        .unwrap();
+    host_watch.subscribe("2", status, json!({ "id": id })).await;
+    let mut snoop = WsClient::connect(&app.notifications_ws, Some(&other))
+        .await
+        .unwrap();
+    snoop.subscribe("2", status, json!({ "id": id })).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.gql(
+        "mutation($id: ID!) { cancelReservation(id: $id) { status } }",
+        json!({ "id": id }),
+        Some(&guest),
+    )
+    .await
+    .ok();
+    for watcher in [&mut guest_watch, &mut host_watch] {
+        let got = watcher
+            .next_result(Duration::from_secs(5))
+            .await
+            .expect("status pushed");
+        assert_eq!(
+            got["data"]["reservationStatusChanged"]["status"], "CANCELLED",
+            "{got}"
+        );
+        assert_eq!(
+            got["data"]["reservationStatusChanged"]["reservationId"],
+            id.as_str()
+        );
+    }
+    assert!(
+        snoop
+            .next_result(Duration::from_millis(1_000))
+            .await
+            .is_none()
+    );
+
     // No token, a garbage token, a revoked token: refused.
     assert!(
         WsClient::connect(&app.notifications_ws, None)
