@@ -13,9 +13,69 @@ use crate::booking::{book, booking, new_listing};
 use crate::helpers::spawn;
 
 test_on_both_backends!(
+    two_relays_racing_over_one_outbox_publish_every_event_exactly_once,
     confirmed_bookings_reach_the_stream_once_and_survive_redis_losing_its_data,
     date_search_reflects_a_booking_and_its_cancellation_within_seconds,
 );
+
+async fn two_relays_racing_over_one_outbox_publish_every_event_exactly_once(backend: Backend) {
+    let app = spawn(backend).await;
+    // A second relay replica over the same outbox and stream, relaying as fast as it can.
+    let db = draftr_common::db::connect(&app.reservations_db.settings)
+        .await
+        .unwrap();
+    let bus = std::sync::Arc::new(
+        RedisStreamBus::connect(
+            &redis_url(),
+            &app.namespace,
+            "relay-2",
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap(),
+    );
+    let second = std::sync::Arc::new(draftr_reservations::relay::Relay::new(db, bus.clone()));
+    let racing = {
+        let second = second.clone();
+        tokio::spawn(async move {
+            loop {
+                let _ = second.relay_once().await;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let (_, host, _, _) = app.new_user().await;
+    let property = new_listing(&app, &host, 10_000, "FLEXIBLE").await;
+    let (_, guest, _, _) = app.new_user().await;
+    for i in 0..20 {
+        book(
+            &app,
+            &guest,
+            booking(&property, 10 + i, 11 + i, "pm_card_visa"),
+        )
+        .await
+        .ok();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while crate::booking::reservations_count(
+        &app,
+        "SELECT COUNT(*) AS n FROM outbox WHERE published_at IS NULL",
+    )
+    .await
+        > 0
+    {
+        assert!(Instant::now() < deadline, "the outbox was not drained");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    racing.abort();
+    let outbox = crate::booking::reservations_count(&app, "SELECT COUNT(*) AS n FROM outbox").await;
+    assert_eq!(outbox, 20);
+    assert_eq!(
+        bus.len("reservations").await.unwrap(),
+        20,
+        "none twice, none skipped"
+    );
+}
 
 /// Ids of published properties free on `[from, to)` (days from today), per catalog's search.
 async fn free_ids(app: &crate::helpers::TestApp, token: &str, from: i64, to: i64) -> Vec<String> {
