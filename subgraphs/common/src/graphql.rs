@@ -87,6 +87,43 @@ pub fn decode_cursor(cursor: &str) -> ApiResult<String> {
         .ok_or_else(|| ApiError::bad_input("after", "after is not a cursor this API returned"))
 }
 
+/// A Relay cursor made by [`encode_cursor`] from a UUID (lists ordered by time-ordered ids).
+pub fn decode_uuid_cursor(after: Option<&str>) -> ApiResult<Option<uuid::Uuid>> {
+    after
+        .map(|c| {
+            decode_cursor(c).and_then(|s| {
+                uuid::Uuid::parse_str(&s).map_err(|_| {
+                    ApiError::bad_input("after", "after is not a cursor this API returned")
+                })
+            })
+        })
+        .transpose()
+}
+
+/// A calendar date, `YYYY-MM-DD` (API.md's `Date` scalar; the same in every subgraph).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Date(pub chrono::NaiveDate);
+
+#[async_graphql::Scalar(name = "Date")]
+impl async_graphql::ScalarType for Date {
+    fn parse(value: async_graphql::Value) -> async_graphql::InputValueResult<Self> {
+        match &value {
+            async_graphql::Value::String(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map(Date)
+                .map_err(|_| {
+                    async_graphql::InputValueError::custom(format!(
+                        "{s:?} is not a date (YYYY-MM-DD)"
+                    ))
+                }),
+            _ => Err(async_graphql::InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> async_graphql::Value {
+        async_graphql::Value::String(self.0.format("%Y-%m-%d").to_string())
+    }
+}
+
 /// GET on a subgraph's GraphQL path shows GraphiQL, for trying a subgraph on its own.
 async fn graphiql() -> impl IntoResponse {
     Html(GraphiQLSource::build().endpoint("/").finish())

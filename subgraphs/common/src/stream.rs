@@ -202,8 +202,10 @@ impl EventBus for RedisStreamBus {
                     }
                 }
                 if batch.is_empty() {
-                    let read: Result<XReadResponse<String, String, String, String>, _> = reader
-                        .xreadgroup_map(
+                    // A read that times out with nothing new answers nil, which is not a map:
+                    // read the raw value and treat nil as an empty batch.
+                    let read: Result<Value, _> = reader
+                        .xreadgroup(
                             &group,
                             &consumer,
                             Some(64),
@@ -213,7 +215,14 @@ impl EventBus for RedisStreamBus {
                             ">",
                         )
                         .await;
-                    match read {
+                    let parsed = read.and_then(|v| {
+                        if v.is_null() {
+                            Ok(XReadResponse::default())
+                        } else {
+                            v.convert::<XReadResponse<String, String, String, String>>()
+                        }
+                    });
+                    match parsed {
                         Ok(mut streams) => batch.extend(streams.remove(&key).unwrap_or_default()),
                         Err(e) => {
                             recover(&reader, &key, &group, &e).await;

@@ -7,7 +7,9 @@ use async_graphql::{
     Subscription,
 };
 use chrono::{DateTime, NaiveDate, Utc};
-use draftr_common::graphql::{ConnectionFields, decode_cursor, encode_cursor, page_size, viewer};
+use draftr_common::graphql::{
+    ConnectionFields, decode_uuid_cursor, encode_cursor, page_size, viewer,
+};
 use draftr_common::{ApiError, ApiResult};
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
@@ -51,24 +53,7 @@ pub struct Money {
     pub currency: String,
 }
 
-/// A calendar date, `YYYY-MM-DD` (the same scalar as reservations').
-#[derive(Clone, Copy, Debug)]
-pub struct Date(pub NaiveDate);
-
-#[async_graphql::Scalar(name = "Date")]
-impl async_graphql::ScalarType for Date {
-    fn parse(value: async_graphql::Value) -> async_graphql::InputValueResult<Self> {
-        match &value {
-            async_graphql::Value::String(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .map(Date)
-                .map_err(|_| async_graphql::InputValueError::custom("not a date (YYYY-MM-DD)")),
-            _ => Err(async_graphql::InputValueError::expected_type(value)),
-        }
-    }
-    fn to_value(&self) -> async_graphql::Value {
-        async_graphql::Value::String(self.0.format("%Y-%m-%d").to_string())
-    }
-}
+pub use draftr_common::graphql::Date;
 
 /// An email Draftr sent (or is sending) to a user.
 pub struct Notification(notifications::Model);
@@ -128,16 +113,7 @@ impl User {
             ));
         }
         let limit = page_size(first)?;
-        let after_id = after
-            .as_deref()
-            .map(|c| {
-                decode_cursor(c).and_then(|s| {
-                    Uuid::parse_str(&s).map_err(|_| {
-                        ApiError::bad_input("after", "after is not a cursor this API returned")
-                    })
-                })
-            })
-            .transpose()?;
+        let after_id = decode_uuid_cursor(after.as_deref())?;
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let mut q = notifications::Entity::find().filter(notifications::Column::UserId.eq(self.id));
         if let Some(a) = after_id {

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{
-    Context, EmptySubscription, ID, InputObject, InputValueError, InputValueResult, Object,
-    SDLExportOptions, Scalar, ScalarType, Schema, SchemaBuilder, SimpleObject, Value,
+    Context, EmptySubscription, ID, InputObject, Object, SDLExportOptions, Schema, SchemaBuilder,
+    SimpleObject,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use draftr_common::graphql::{
-    ConnectionFields, decode_cursor, encode_cursor, page_size, request_meta, viewer,
+    ConnectionFields, decode_uuid_cursor, encode_cursor, page_size, request_meta, viewer,
 };
 use draftr_common::{ApiError, ApiResult, Claims};
 use uuid::Uuid;
@@ -55,25 +55,7 @@ pub fn sdl() -> String {
         .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
 }
 
-/// A calendar date, `YYYY-MM-DD`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Date(pub NaiveDate);
-
-#[Scalar(name = "Date")]
-impl ScalarType for Date {
-    fn parse(value: Value) -> InputValueResult<Self> {
-        match &value {
-            Value::String(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .map(Date)
-                .map_err(|_| InputValueError::custom(format!("{s:?} is not a date (YYYY-MM-DD)"))),
-            _ => Err(InputValueError::expected_type(value)),
-        }
-    }
-
-    fn to_value(&self) -> Value {
-        Value::String(self.0.format("%Y-%m-%d").to_string())
-    }
-}
+pub use draftr_common::graphql::Date;
 
 /// An amount of money in minor units (cents) of an ISO 4217 currency.
 #[derive(SimpleObject, Clone, Debug)]
@@ -308,16 +290,7 @@ async fn list(
     after: Option<String>,
 ) -> ApiResult<ReservationConnection> {
     let limit = page_size(first)?;
-    let after_id = after
-        .as_deref()
-        .map(|c| {
-            decode_cursor(c).and_then(|s| {
-                Uuid::parse_str(&s).map_err(|_| {
-                    ApiError::bad_input("after", "after is not a cursor this API returned")
-                })
-            })
-        })
-        .transpose()?;
+    let after_id = decode_uuid_cursor(after.as_deref())?;
     let service = ctx.data_unchecked::<Arc<ReservationService>>();
     let (rows, more) = service.page(scope, after_id, limit).await?;
     let total = if ctx.look_ahead().field("totalCount").exists() {
