@@ -219,7 +219,7 @@ impl EventBus for RedisStreamBus {
                         if v.is_null() {
                             Ok(XReadResponse::default())
                         } else {
-                            v.convert::<XReadResponse<String, String, String, String>>()
+                            v.into_xread_response::<String, String, String, String>()
                         }
                     });
                     match parsed {
@@ -295,6 +295,26 @@ mod tests {
 
     fn redis_url() -> String {
         std::env::var("DRAFTR_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+    }
+
+    #[tokio::test]
+    async fn new_entries_arrive_by_the_group_read_after_reads_that_found_nothing() {
+        let topic = format!("test-{}", uuid::Uuid::new_v4().simple());
+        // Reclaiming takes a minute here, so only XREADGROUP can deliver within the test.
+        let bus = RedisStreamBus::connect(&redis_url(), &topic, "c1", Duration::from_secs(60))
+            .await
+            .unwrap();
+        let mut rx = bus.subscribe(&topic, "g").await.unwrap();
+        // A few blocking reads time out with nothing (a nil reply).
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
+        let event = Event::new(&topic, "thing.happened", serde_json::json!({ "n": 2 }));
+        bus.publish(event.clone()).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(3), rx.recv())
+            .await
+            .expect("delivered by the group read")
+            .unwrap();
+        assert_eq!(got.event, event);
+        got.ack();
     }
 
     #[tokio::test]
