@@ -389,6 +389,10 @@ impl ReservationService {
         row: reservations::ActiveModel,
         property: Uuid,
     ) -> Result<Reservation, sea_orm::DbErr> {
+        if self.db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+            // SQLite: one statement, so the write lock is held for the insert alone.
+            return row.insert(&self.db).await;
+        }
         let txn = self.db.begin().await?;
         lock_property(&txn, property).await?;
         let inserted = row.insert(&txn).await?;
