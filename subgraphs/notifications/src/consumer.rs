@@ -270,11 +270,7 @@ impl Consumer {
             match row.insert(&self.db).await {
                 Ok(_) => {}
                 // Stored by an earlier delivery of this event.
-                Err(e)
-                    if matches!(
-                        e.sql_err(),
-                        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-                    ) => {}
+                Err(e) if draftr_common::db::is_unique_violation(&e) => {}
                 Err(e) => return Err(e.into()),
             }
         }

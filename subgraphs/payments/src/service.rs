@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::Utc;
+use draftr_common::db::is_unique_violation;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
@@ -521,12 +522,4 @@ fn validate(req: &AuthorizeRequest) -> Result<(), Error> {
         });
     }
     Ok(())
-}
-
-/// A unique or primary-key violation, on PostgreSQL or SQLite.
-pub(crate) fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
-    matches!(
-        err.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
 }

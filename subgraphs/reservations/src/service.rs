@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use draftr_common::Claims;
+use draftr_common::db::is_unique_violation;
 use draftr_common::service_client::CallError;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -104,13 +105,6 @@ async fn lock_property(txn: &impl ConnectionTrait, property: Uuid) -> Result<(),
 /// PostgreSQL's deadlock detector chose this statement (SQLSTATE 40P01).
 fn is_deadlock(err: &sea_orm::DbErr) -> bool {
     err.to_string().contains("deadlock detected")
-}
-
-fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
-    matches!(
-        err.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
 }
 
 fn catalog_error(err: CallError) -> Error {
