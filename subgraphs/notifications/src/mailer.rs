@@ -7,6 +7,7 @@
 //! a row left SENDING by a mailer that died is retried after `stale_sending_ms`.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -108,8 +109,10 @@ impl Mailer {
         chrono::Duration::milliseconds(ms as i64)
     }
 
-    /// Sends what is due; returns how many emails went out.
-    pub async fn send_due(&self) -> anyhow::Result<usize> {
+    /// Sends what is due; returns how many emails went out. `stopping` is checked before each
+    /// email, so a shutdown waits for the one send in flight and records it: a stop (SIGTERM)
+    /// never leaves a row SENDING, which is the only state that can be sent twice.
+    pub async fn send_due(&self, stopping: impl Fn() -> bool) -> anyhow::Result<usize> {
         let now = Utc::now();
         // Rows a dead mailer left SENDING go back in the queue.
         notifications::Entity::update_many()
@@ -130,6 +133,9 @@ impl Mailer {
             .await?;
         let mut sent = 0;
         for row in due {
+            if stopping() {
+                break;
+            }
             let claimed = notifications::Entity::update_many()
                 .col_expr(notifications::Column::Status, Expr::value(status::SENDING))
                 .col_expr(
@@ -195,13 +201,27 @@ impl Mailer {
     }
 }
 
-/// Sends due emails every `poll` until `stop`.
+/// Sends due emails every `poll` until `stop`. A stop that arrives during a pass lets the
+/// email in flight finish and be recorded, then returns.
 pub async fn run(mailer: std::sync::Arc<Mailer>, stop: impl Future<Output = ()>) {
     let poll = Duration::from_millis(mailer.settings.poll_ms.max(20));
     tokio::pin!(stop);
     loop {
-        if let Err(e) = mailer.send_due().await {
+        let stopping = AtomicBool::new(false);
+        let pass = mailer.send_due(|| stopping.load(Ordering::Relaxed));
+        tokio::pin!(pass);
+        let (result, stopped) = tokio::select! {
+            r = &mut pass => (r, false),
+            _ = &mut stop => {
+                stopping.store(true, Ordering::Relaxed);
+                ((&mut pass).await, true)
+            }
+        };
+        if let Err(e) = result {
             tracing::warn!(error = ?e, "mailer pass failed");
+        }
+        if stopped {
+            return;
         }
         tokio::select! {
             _ = &mut stop => return,
