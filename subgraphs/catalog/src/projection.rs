@@ -63,31 +63,9 @@ pub async fn apply(db: &DatabaseConnection, event: &Event) -> anyhow::Result<()>
 
 /// Consumes until `stop`.
 pub async fn run(db: DatabaseConnection, bus: Arc<dyn EventBus>, stop: impl Future<Output = ()>) {
-    tokio::pin!(stop);
-    let mut deliveries = loop {
-        match bus.subscribe(TOPIC, GROUP).await {
-            Ok(rx) => break rx,
-            Err(e) => {
-                tracing::warn!(error = ?e, "cannot join the event stream; retrying");
-                tokio::select! {
-                    _ = &mut stop => return,
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                }
-            }
-        }
-    };
-    loop {
-        let delivery = tokio::select! {
-            _ = &mut stop => return,
-            d = deliveries.recv() => match d { Some(d) => d, None => return },
-        };
-        match apply(&db, &delivery.event).await {
-            Ok(()) => delivery.ack(),
-            Err(e) => {
-                tracing::warn!(event.id = %delivery.event.id, error = ?e, "availability not updated; the event will be redelivered");
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                delivery.nack();
-            }
-        }
-    }
+    draftr_common::events::consume(bus, TOPIC, GROUP, stop, |event| {
+        let db = db.clone();
+        async move { apply(&db, &event).await }
+    })
+    .await
 }

@@ -95,6 +95,54 @@ pub trait EventBus: Send + Sync + 'static {
     }
 }
 
+/// Joins consumer group `group` on `topic` and hands every event to `handle` until `stop`:
+/// acknowledged once handled; otherwise redelivered after a pause, since a failure here means
+/// a dependency (database, a service, Redis) is down and retrying at once would only spin.
+/// An event in progress when `stop` arrives is finished first.
+///
+/// `handle` gets its own copy of the event: a plain closure returning a future (rather than an
+/// async closure over `&Event`) keeps the loop `Send`, so it can be spawned.
+pub async fn consume<E, F, Fut>(
+    bus: Arc<dyn EventBus>,
+    topic: &str,
+    group: &str,
+    stop: impl std::future::Future<Output = ()>,
+    mut handle: F,
+) where
+    E: std::fmt::Debug,
+    F: FnMut(Event) -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+{
+    const RETRY: std::time::Duration = std::time::Duration::from_millis(500);
+    tokio::pin!(stop);
+    let mut deliveries = loop {
+        match bus.subscribe(topic, group).await {
+            Ok(rx) => break rx,
+            Err(e) => {
+                tracing::warn!(error = ?e, topic, group, "cannot join the event stream; retrying");
+                tokio::select! {
+                    _ = &mut stop => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    };
+    loop {
+        let delivery = tokio::select! {
+            _ = &mut stop => return,
+            d = deliveries.recv() => match d { Some(d) => d, None => return },
+        };
+        match handle(delivery.event.clone()).await {
+            Ok(()) => delivery.ack(),
+            Err(e) => {
+                tracing::warn!(event.id = %delivery.event.id, event.kind = %delivery.event.kind, group, error = ?e, "event not processed; it will be redelivered");
+                tokio::time::sleep(RETRY).await;
+                delivery.nack();
+            }
+        }
+    }
+}
+
 /// One-process bus: a queue per subscription; a nacked or dropped event goes back on its queue.
 #[derive(Default, Clone)]
 pub struct InProcessBus {

@@ -297,32 +297,9 @@ impl Consumer {
 
 /// Consumes until `stop`: ack after `handle` succeeded, nack (redelivery) otherwise.
 pub async fn run(consumer: Arc<Consumer>, bus: Arc<dyn EventBus>, stop: impl Future<Output = ()>) {
-    tokio::pin!(stop);
-    let mut deliveries = loop {
-        match bus.subscribe(TOPIC, GROUP).await {
-            Ok(rx) => break rx,
-            Err(e) => {
-                tracing::warn!(error = ?e, "cannot join the event stream; retrying");
-                tokio::select! {
-                    _ = &mut stop => return,
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                }
-            }
-        }
-    };
-    loop {
-        let delivery = tokio::select! {
-            _ = &mut stop => return,
-            d = deliveries.recv() => match d { Some(d) => d, None => return },
-        };
-        match consumer.handle(&delivery.event).await {
-            Ok(()) => delivery.ack(),
-            Err(e) => {
-                tracing::warn!(event.id = %delivery.event.id, error = ?e, "event not processed; it will be redelivered");
-                // A dependency is down (auth, Redis): do not spin on it.
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                delivery.nack();
-            }
-        }
-    }
+    draftr_common::events::consume(bus, TOPIC, GROUP, stop, |event| {
+        let consumer = consumer.clone();
+        async move { consumer.handle(&event).await }
+    })
+    .await
 }
