@@ -69,22 +69,12 @@ impl App {
         let router = subgraph_app(schema, identify, db, Router::new());
         let listener = TcpListener::bind(&settings.listen).await?;
         let port = listener.local_addr()?.port();
-        let bus = match &settings.redis.url {
-            Some(url) => Some(Arc::new(
-                draftr_common::stream::RedisStreamBus::connect(
-                    secrecy::ExposeSecret::expose_secret(url),
-                    settings
-                        .redis
-                        .namespace
-                        .as_deref()
-                        .unwrap_or(draftr_common::stream::DEFAULT_NAMESPACE),
-                    &format!("catalog-{}", uuid::Uuid::new_v4().simple()),
-                    std::time::Duration::from_secs(30),
-                )
-                .await?,
-            ) as Arc<dyn EventBus>),
-            None => None,
-        };
+        let bus = draftr_common::stream::RedisStreamBus::from_settings(
+            &settings.redis,
+            "catalog",
+            std::time::Duration::from_secs(30),
+        )
+        .await?;
         Ok(Self {
             statements,
             listener,

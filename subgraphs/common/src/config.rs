@@ -76,6 +76,15 @@ pub struct RedisSettings {
     pub namespace: Option<String>,
 }
 
+impl RedisSettings {
+    /// The configured namespace, or [`crate::stream::DEFAULT_NAMESPACE`].
+    pub fn namespace(&self) -> &str {
+        self.namespace
+            .as_deref()
+            .unwrap_or(crate::stream::DEFAULT_NAMESPACE)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

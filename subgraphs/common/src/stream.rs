@@ -65,6 +65,27 @@ async fn client(url: &str) -> anyhow::Result<Client> {
 }
 
 impl RedisStreamBus {
+    /// The bus a service of kind `service` uses when Redis is configured (`None` when it is
+    /// not: the embedded default hands its in-process bus over instead). Each process is its
+    /// own consumer (`<service>-<random>`), so replicas share their groups' work.
+    pub async fn from_settings(
+        redis: &crate::config::RedisSettings,
+        service: &str,
+        reclaim_idle: Duration,
+    ) -> anyhow::Result<Option<std::sync::Arc<dyn EventBus>>> {
+        let Some(url) = &redis.url else {
+            return Ok(None);
+        };
+        let bus = Self::connect(
+            secrecy::ExposeSecret::expose_secret(url),
+            redis.namespace(),
+            &format!("{service}-{}", uuid::Uuid::new_v4().simple()),
+            reclaim_idle,
+        )
+        .await?;
+        Ok(Some(std::sync::Arc::new(bus)))
+    }
+
     /// `consumer` names this replica in consumer groups; `reclaim_idle` is how long an entry
     /// may stay unacknowledged before another consumer takes it over.
     pub async fn connect(

@@ -119,26 +119,16 @@ impl App {
             audience: settings.audience.clone(),
         };
         let verifier = Arc::new(TokenVerifier::new(keys, &policy, kv).await?);
-        let namespace = settings
-            .redis
-            .namespace
-            .clone()
-            .unwrap_or_else(|| draftr_common::stream::DEFAULT_NAMESPACE.to_owned());
-        let (hub, bus) = match &settings.redis.url {
-            Some(url) => (
-                LiveHub::redis(url.expose_secret(), &namespace).await?,
-                Some(Arc::new(
-                    draftr_common::stream::RedisStreamBus::connect(
-                        url.expose_secret(),
-                        &namespace,
-                        &format!("notifications-{}", uuid::Uuid::new_v4().simple()),
-                        Duration::from_millis(settings.reclaim_idle_ms.max(100)),
-                    )
-                    .await?,
-                ) as Arc<dyn EventBus>),
-            ),
-            None => (LiveHub::local(), None),
+        let hub = match &settings.redis.url {
+            Some(url) => LiveHub::redis(url.expose_secret(), settings.redis.namespace()).await?,
+            None => LiveHub::local(),
         };
+        let bus = draftr_common::stream::RedisStreamBus::from_settings(
+            &settings.redis,
+            "notifications",
+            Duration::from_millis(settings.reclaim_idle_ms.max(100)),
+        )
+        .await?;
         let auth = ServiceClient::new(
             "auth",
             settings.auth_url.clone(),

@@ -86,22 +86,12 @@ impl App {
             router,
             service,
             reconcile_every: Duration::from_millis(settings.booking.reconcile_interval_ms.max(50)),
-            bus: match &settings.redis.url {
-                Some(url) => Some(Arc::new(
-                    draftr_common::stream::RedisStreamBus::connect(
-                        secrecy::ExposeSecret::expose_secret(url),
-                        settings
-                            .redis
-                            .namespace
-                            .as_deref()
-                            .unwrap_or(draftr_common::stream::DEFAULT_NAMESPACE),
-                        &format!("reservations-{}", uuid::Uuid::new_v4().simple()),
-                        Duration::from_secs(30),
-                    )
-                    .await?,
-                ) as Arc<dyn EventBus>),
-                None => None,
-            },
+            bus: draftr_common::stream::RedisStreamBus::from_settings(
+                &settings.redis,
+                "reservations",
+                Duration::from_secs(30),
+            )
+            .await?,
             relay_every: Duration::from_millis(settings.relay_interval_ms.max(10)),
         })
     }
