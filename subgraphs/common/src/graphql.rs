@@ -100,6 +100,28 @@ pub fn decode_uuid_cursor(after: Option<&str>) -> ApiResult<Option<uuid::Uuid>> 
         .transpose()
 }
 
+// One definition for every subgraph: the type is shareable, and composition requires its
+// copies to be identical.
+/// An amount of money in minor units (cents) of an ISO 4217 currency.
+#[derive(SimpleObject, Clone, Debug, PartialEq, Eq)]
+#[graphql(shareable)]
+pub struct Money {
+    pub amount: i32,
+    pub currency: String,
+}
+
+impl Money {
+    /// From a stored 64-bit amount. GraphQL's `Int` is 32-bit: anything larger is shown as
+    /// `i32::MAX`. Rates are validated to fit and totals are capped when priced, so stored
+    /// amounts never reach the cap.
+    pub fn minor_units(amount: i64, currency: &str) -> Self {
+        Self {
+            amount: i32::try_from(amount).unwrap_or(i32::MAX),
+            currency: currency.to_owned(),
+        }
+    }
+}
+
 /// A calendar date, `YYYY-MM-DD` (API.md's `Date` scalar; the same in every subgraph).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Date(pub chrono::NaiveDate);

@@ -45,13 +45,7 @@ pub fn sdl() -> String {
         .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
 }
 
-/// An amount of money in minor units (cents) of an ISO 4217 currency.
-#[derive(SimpleObject, Clone, Debug)]
-#[graphql(shareable)]
-pub struct Money {
-    pub amount: i32,
-    pub currency: String,
-}
+pub use draftr_common::graphql::Money;
 
 pub use draftr_common::graphql::Date;
 

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{
     Context, EmptySubscription, Enum, ID, Object, SDLExportOptions, Schema, SchemaBuilder,
-    SimpleObject,
 };
 use chrono::{DateTime, Utc};
 use draftr_common::graphql::{request_meta, require_service_call, viewer};
@@ -52,13 +51,7 @@ pub fn sdl() -> String {
         .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
 }
 
-/// An amount of money in minor units (cents) of an ISO 4217 currency.
-#[derive(SimpleObject, Clone, Debug)]
-#[graphql(shareable)]
-pub struct Money {
-    pub amount: i32,
-    pub currency: String,
-}
+pub use draftr_common::graphql::Money;
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum PaymentStatus {
@@ -89,25 +82,17 @@ impl PaymentStatus {
 /// The payment of one reservation: amounts and state only, never card data.
 pub struct Payment(service::Payment);
 
-fn money(amount: i64, currency: &str) -> Money {
-    // Totals are bounded by reservations (at most i32::MAX minor units).
-    Money {
-        amount: i32::try_from(amount).unwrap_or(i32::MAX),
-        currency: currency.to_owned(),
-    }
-}
-
 #[Object]
 impl Payment {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
     async fn amount(&self) -> Money {
-        money(self.0.amount, &self.0.currency)
+        Money::minor_units(self.0.amount, &self.0.currency)
     }
     /// How much of `amount` was given back.
     async fn refunded(&self) -> Money {
-        money(self.0.refunded, &self.0.currency)
+        Money::minor_units(self.0.refunded, &self.0.currency)
     }
     async fn status(&self) -> PaymentStatus {
         PaymentStatus::parse(&self.0.status)

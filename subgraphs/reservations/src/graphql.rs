@@ -57,21 +57,7 @@ pub fn sdl() -> String {
 
 pub use draftr_common::graphql::Date;
 
-/// An amount of money in minor units (cents) of an ISO 4217 currency.
-#[derive(SimpleObject, Clone, Debug)]
-#[graphql(shareable)]
-pub struct Money {
-    pub amount: i32,
-    pub currency: String,
-}
-
-fn money(amount: i64, currency: &str) -> Money {
-    // Totals are capped at i32::MAX minor units when priced.
-    Money {
-        amount: i32::try_from(amount).unwrap_or(i32::MAX),
-        currency: currency.to_owned(),
-    }
-}
+pub use draftr_common::graphql::Money;
 
 /// Booked nights `[start, end)`: `end` is the check-out day, free for the next guest.
 #[derive(SimpleObject, Clone, Debug)]
@@ -140,7 +126,7 @@ impl Reservation {
         self.0.nights
     }
     async fn total(&self) -> Money {
-        money(self.0.total_amount, &self.0.currency)
+        Money::minor_units(self.0.total_amount, &self.0.currency)
     }
     async fn status(&self) -> ReservationStatus {
         ReservationStatus::parse(&self.0.status)
@@ -151,7 +137,9 @@ impl Reservation {
     }
     /// What the cancellation gives back under that policy.
     async fn refund(&self) -> Option<Money> {
-        self.0.refund_amount.map(|a| money(a, &self.0.currency))
+        self.0
+            .refund_amount
+            .map(|a| Money::minor_units(a, &self.0.currency))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -362,8 +350,8 @@ impl Query {
             check_out: Date(q.check_out),
             guests: q.guests,
             nights: q.nights as i32,
-            nightly_rate: money(q.nightly_rate, &q.currency),
-            total: money(q.total, &q.currency),
+            nightly_rate: Money::minor_units(q.nightly_rate, &q.currency),
+            total: Money::minor_units(q.total, &q.currency),
             cancellation_policy: q.cancellation_policy,
             available: q.available,
         })

@@ -8,13 +8,7 @@ use uuid::Uuid;
 use crate::domain::{CancellationPolicy, PropertyStatus};
 use crate::service::{self, CatalogService, Filter, Page, Position, Sort};
 
-/// An amount of money in minor units (cents) of an ISO 4217 currency.
-#[derive(SimpleObject, Clone, Debug)]
-#[graphql(shareable)]
-pub struct Money {
-    pub amount: i32,
-    pub currency: String,
-}
+pub use draftr_common::graphql::Money;
 
 #[derive(InputObject, Clone, Debug)]
 pub struct MoneyInput {
