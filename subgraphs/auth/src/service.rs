@@ -12,7 +12,7 @@ use draftr_common::{Claims, Role};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -102,9 +102,7 @@ impl AuthService {
                 tracing::info!(user.id = %user.id, user.role = %user.role, "user registered");
                 Ok(user)
             }
-            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                Err(Error::EmailTaken)
-            }
+            Err(err) if draftr_common::db::is_unique_violation(&err) => Err(Error::EmailTaken),
             Err(err) => Err(err.into()),
         }
     }

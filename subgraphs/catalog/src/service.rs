@@ -7,7 +7,7 @@ use draftr_common::Claims;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query as SqlQuery};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -544,9 +544,7 @@ impl CatalogService {
         };
         match row.insert(&self.db).await {
             Ok(c) => Ok(c),
-            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                Err(Error::SlugTaken)
-            }
+            Err(e) if draftr_common::db::is_unique_violation(&e) => Err(Error::SlugTaken),
             Err(e) => Err(e.into()),
         }
     }
