@@ -14,43 +14,18 @@ mod smtp;
 #[path = "../tests/api/ws.rs"]
 mod ws;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+mod support;
+
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use draftr_auth::{App as AuthApp, AuthSettings};
-use draftr_catalog::{App as CatalogApp, CatalogSettings};
-use draftr_common::config::{DatabaseSettings, RedisSettings};
-use draftr_common::jwt::KeySource;
-use draftr_common::kv::{InMemoryKv, KvStore};
-use draftr_notifications::{App as NotificationsApp, NotificationsSettings};
-use draftr_payments::provider::SimulatedProvider;
-use draftr_payments::{App as PaymentsApp, PaymentsSettings};
-use draftr_reservations::{App as ReservationsApp, ReservationsSettings};
-use draftr_router::embed::{EmbeddedRouter, Overrides, config_with};
+use draftr_common::config::RedisSettings;
 use sea_orm::ConnectionTrait;
 use secrecy::SecretString;
-use serde_json::{Value, json};
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn database(schema: &str) -> DatabaseSettings {
-    DatabaseSettings {
-        url: SecretString::from(
-            std::env::var("DRAFTR_BENCH_DATABASE_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
-        ),
-        schema: Some(schema.to_owned()),
-        max_connections: 16,
-        ..Default::default()
-    }
-}
+use serde_json::json;
+use support::{
+    Stack, StackOptions, create_listing, day, env_usize, gql, percentile, register_users,
+};
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -64,35 +39,8 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-fn day(n: usize) -> String {
-    (Utc::now().date_naive() + chrono::Duration::days(n as i64))
-        .format("%Y-%m-%d")
-        .to_string()
-}
-
-async fn gql(
-    client: &reqwest::Client,
-    url: &str,
-    query: &str,
-    vars: Value,
-    token: Option<&str>,
-) -> Value {
-    let mut req = client
-        .post(url)
-        .json(&json!({ "query": query, "variables": vars }));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    req.send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json")
-}
-
-fn pick(sorted: &[Duration], q: f64) -> f64 {
-    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)].as_secs_f64() * 1e3
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
 }
 
 #[tokio::main]
@@ -101,142 +49,27 @@ async fn main() -> anyhow::Result<()> {
     let subscribers = env_usize("BENCH_SUBSCRIBERS", 1000);
     let bookings = env_usize("BENCH_BOOKINGS", 50);
     let emails = env_usize("BENCH_EMAILS", 2000);
-    let run = uuid::Uuid::new_v4().simple().to_string();
-    let token = SecretString::from(format!("bench-{run}"));
+    let smtp = smtp::SmtpSink::start().await;
     let redis = RedisSettings {
         url: Some(SecretString::from(
             std::env::var("DRAFTR_BENCH_REDIS_URL")
                 .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
         )),
-        namespace: Some(format!("bench{run}")),
+        namespace: Some(format!("bench{}", uuid::Uuid::new_v4().simple())),
     };
-    let kv: Arc<dyn KvStore> = Arc::new(InMemoryKv::default());
-    let smtp = smtp::SmtpSink::start().await;
-
-    let auth = AuthApp::build_with(
-        AuthSettings {
-            listen: "127.0.0.1:0".into(),
-            database: database(&format!("bench_auth_{run}")),
-            service_token: Some(token.clone()),
-            ..Default::default()
-        },
-        kv.clone(),
-    )
+    let stack = Stack::start(StackOptions {
+        max_connections: 16,
+        events: Some((redis, smtp.url.clone())),
+    })
     .await?;
-    let auth_url = format!("http://127.0.0.1:{}/", auth.port());
-    let jwks = auth.jwks();
-    tokio::spawn(auth.run_until_stopped(std::future::pending()));
-    let catalog = CatalogApp::build_with(
-        CatalogSettings {
-            listen: "127.0.0.1:0".into(),
-            database: database(&format!("bench_catalog_{run}")),
-            auth_url: auth_url.clone(),
-            service_token: Some(token.clone()),
-            ..Default::default()
-        },
-        kv.clone(),
-        KeySource::Static(jwks.clone()),
-    )
-    .await?;
-    let catalog_url = format!("http://127.0.0.1:{}/", catalog.port());
-    tokio::spawn(catalog.run_until_stopped(std::future::pending()));
-    let payments = PaymentsApp::build_with(
-        PaymentsSettings {
-            listen: "127.0.0.1:0".into(),
-            database: database(&format!("bench_payments_{run}")),
-            service_token: Some(token.clone()),
-            ..Default::default()
-        },
-        kv.clone(),
-        KeySource::Static(jwks.clone()),
-        Arc::new(SimulatedProvider::new()),
-    )
-    .await?;
-    let payments_url = format!("http://127.0.0.1:{}/", payments.port());
-    tokio::spawn(payments.run_until_stopped(std::future::pending()));
-    let mut reservations_settings = ReservationsSettings {
-        listen: "127.0.0.1:0".into(),
-        database: database(&format!("bench_reservations_{run}")),
-        redis: redis.clone(),
-        service_token: Some(token.clone()),
-        catalog_url: catalog_url.clone(),
-        payments_url: payments_url.clone(),
-        ..Default::default()
-    };
-    reservations_settings.relay_interval_ms = 20;
-    let reservations = ReservationsApp::build_with(
-        reservations_settings,
-        kv.clone(),
-        KeySource::Static(jwks.clone()),
-    )
-    .await?;
-    let reservations_url = format!("http://127.0.0.1:{}/", reservations.port());
-    tokio::spawn(reservations.run_until_stopped(std::future::pending()));
-    let mut notifications_settings = NotificationsSettings {
-        listen: "127.0.0.1:0".into(),
-        database: database(&format!("bench_notifications_{run}")),
-        redis: redis.clone(),
-        service_token: Some(token.clone()),
-        auth_url: auth_url.clone(),
-        ..Default::default()
-    };
-    notifications_settings.mail.smtp_url = Some(SecretString::from(smtp.url.clone()));
-    notifications_settings.mail.poll_ms = 20;
-    let notifications =
-        NotificationsApp::build_with(notifications_settings, kv.clone(), KeySource::Static(jwks))
-            .await?;
-    let notifications_port = notifications.port();
-    let hub = notifications.hub();
-    let notifications_db = notifications.db();
-    tokio::spawn(notifications.run_until_stopped(std::future::pending()));
-
-    let router = EmbeddedRouter::start(
-        &config_with(
-            draftr_router::ROUTER_YAML,
-            &Overrides {
-                listen: "127.0.0.1:0".into(),
-                subgraph_urls: BTreeMap::from([
-                    ("auth".into(), auth_url),
-                    ("catalog".into(), catalog_url),
-                    ("reservations".into(), reservations_url),
-                    ("payments".into(), payments_url),
-                    (
-                        "notifications".into(),
-                        format!("http://127.0.0.1:{notifications_port}/"),
-                    ),
-                ]),
-            },
-        )?,
-        draftr_router::compose::compose(&draftr::schema::subgraphs())?,
-    )
-    .await?;
-    let url = router.url();
+    let notifications = stack.notifications.as_ref().expect("notifications");
+    let (notifications_port, hub) = (notifications.port, notifications.hub.clone());
+    let url = stack.url.clone();
     let client = reqwest::Client::new();
 
-    let register = "mutation($i: RegisterInput!) { register(input: $i) { accessToken } }";
-    let mut tokens = Vec::new();
-    for i in 0..11 {
-        let res = gql(&client, &url, register, json!({ "i": { "email": format!("l{i}-{run}@bench.test"), "password": "correct horse battery", "displayName": format!("Live {i}") } }), None).await;
-        tokens.push(
-            res["data"]["register"]["accessToken"]
-                .as_str()
-                .expect("token")
-                .to_owned(),
-        );
-    }
+    let mut tokens = register_users(&client, &url, &stack.run, 11).await;
     let host = tokens.remove(0);
-    let property = gql(
-        &client,
-        &url,
-        "mutation($i: CreatePropertyInput!) { createProperty(input: $i) { id } }",
-        json!({ "i": { "title": "Live flat", "description": "x", "address": { "line1": "1 Road", "city": "Lyon", "country": "FR" },
-            "nightlyRate": { "amount": 10_000, "currency": "EUR" }, "maxGuests": 4, "cancellationPolicy": "FLEXIBLE", "status": "PUBLISHED" } }),
-        Some(&host),
-    )
-    .await["data"]["createProperty"]["id"]
-        .as_str()
-        .expect("property")
-        .to_owned();
+    let property = create_listing(&client, &url, &host, "Live flat", "FLEXIBLE").await;
 
     // Idle subscriptions: 10 guests, subscribers spread over them.
     let ws_url = format!("ws://127.0.0.1:{notifications_port}/ws");
@@ -308,9 +141,9 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "{bookings} bookings × {} subscribers each = {expected} pushes: commit → subscriber p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         subscribers / 10,
-        pick(&latencies, 0.5),
-        pick(&latencies, 0.99),
-        latencies.last().unwrap().as_secs_f64() * 1e3
+        ms(percentile(&latencies, 0.5)),
+        ms(percentile(&latencies, 0.99)),
+        ms(*latencies.last().unwrap())
     );
 
     // Email throughput: the mailer drains `emails` stored notifications to the SMTP sink.
@@ -325,7 +158,8 @@ async fn main() -> anyhow::Result<()> {
     wait_for(bookings * 2).await;
     let base = smtp.messages().len();
     let started = Instant::now();
-    notifications_db
+    notifications
+        .db
         .execute_unprepared(&format!(
             "INSERT INTO notifications (id, event_id, user_id, kind, recipient, subject, body_text, body_html, status, attempts, next_attempt_at, created_at)
              SELECT gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), 'booking_confirmed', 'guest' || i || '@bench.test',
@@ -342,18 +176,6 @@ async fn main() -> anyhow::Result<()> {
         emails as f64 / took.as_secs_f64()
     );
 
-    for schema in [
-        "auth",
-        "catalog",
-        "payments",
-        "reservations",
-        "notifications",
-    ] {
-        let _ = notifications_db
-            .execute_unprepared(&format!(
-                "DROP SCHEMA IF EXISTS bench_{schema}_{run} CASCADE"
-            ))
-            .await;
-    }
+    stack.drop_schemas().await;
     Ok(())
 }

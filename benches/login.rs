@@ -5,20 +5,16 @@
 //! `cargo bench --bench login` (release) or `cargo bench --profile dev --bench login` (debug,
 //! argon2 still optimised). Knobs: `BENCH_REQUESTS` (default 400), `BENCH_CONCURRENCY` (8).
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use draftr::embedded::{Embedded, EmbeddedSettings};
 use futures::StreamExt;
 use serde_json::{Value, json};
+use support::{env_usize, percentile};
 
 const PASSWORD: &str = "correct horse battery staple";
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 async fn post(client: &reqwest::Client, url: &str, body: &Value, token: Option<&str>) -> Value {
     let mut req = client.post(url).json(body);
@@ -59,10 +55,9 @@ where
         .await;
     let total = started.elapsed();
     latencies.sort();
-    let pick = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
     Figures {
-        p50: pick(0.50),
-        p99: pick(0.99),
+        p50: percentile(&latencies, 0.50),
+        p99: percentile(&latencies, 0.99),
         per_sec: requests as f64 / total.as_secs_f64(),
     }
 }

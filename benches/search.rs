@@ -5,6 +5,8 @@
 //! Needs PostgreSQL at 127.0.0.1:5432 (see README). `cargo bench --bench search`.
 //! Knobs: `BENCH_PROPERTIES` (100000), `BENCH_REQUESTS` (400), `BENCH_CONCURRENCY` (8).
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,32 +14,13 @@ use std::time::{Duration, Instant};
 use draftr_auth::{App as AuthApp, AuthSettings};
 use draftr_catalog::{App as CatalogApp, CatalogSettings};
 use draftr_common::Role;
-use draftr_common::config::DatabaseSettings;
 use draftr_common::jwt::KeySource;
 use draftr_common::kv::{InMemoryKv, KvStore};
 use draftr_router::embed::{EmbeddedRouter, Overrides, config_with};
 use futures::StreamExt;
 use sea_orm::ConnectionTrait;
-use secrecy::SecretString;
 use serde_json::{Value, json};
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn database(schema: &str) -> DatabaseSettings {
-    let url = std::env::var("DRAFTR_BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    DatabaseSettings {
-        url: SecretString::from(url),
-        schema: Some(schema.to_owned()),
-        max_connections: 16,
-        ..Default::default()
-    }
-}
+use support::{database, env_usize, percentile};
 
 async fn measure(
     client: &reqwest::Client,
@@ -67,8 +50,11 @@ async fn measure(
         .await;
     let per_sec = requests as f64 / started.elapsed().as_secs_f64();
     latencies.sort();
-    let pick = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    (pick(0.5), pick(0.99), per_sec)
+    (
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        per_sec,
+    )
 }
 
 #[tokio::main]
@@ -82,7 +68,7 @@ async fn main() -> anyhow::Result<()> {
     let auth = AuthApp::build_with(
         AuthSettings {
             listen: "127.0.0.1:0".into(),
-            database: database(&format!("bench_auth_{run}")),
+            database: database(&format!("bench_auth_{run}"), 16),
             ..Default::default()
         },
         kv.clone(),
@@ -110,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
     let catalog = CatalogApp::build_with(
         CatalogSettings {
             listen: "127.0.0.1:0".into(),
-            database: database(&catalog_schema),
+            database: database(&catalog_schema, 16),
             ..Default::default()
         },
         kv,
