@@ -43,8 +43,55 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// Set in the child process that only holds idle subscriptions.
+const CHILD: &str = "BENCH_LIVE_SUBSCRIBER_PROCESS";
+
+/// `n` graphql-ws connections, each with a `bookingConfirmed` subscription, spread over
+/// `tokens`.
+async fn open_subscriptions(
+    ws_url: &str,
+    tokens: &[String],
+    n: usize,
+) -> anyhow::Result<Vec<ws::WsClient>> {
+    let mut clients = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut c = ws::WsClient::connect(ws_url, Some(&tokens[i % tokens.len()]))
+            .await
+            .map_err(anyhow::Error::msg)?;
+        c.subscribe(
+            "1",
+            "subscription { bookingConfirmed { reservationId confirmedAt } }",
+            json!({}),
+        )
+        .await;
+        clients.push(c);
+    }
+    Ok(clients)
+}
+
+/// The child: opens the subscriptions, says `ready`, and holds them until killed.
+async fn subscriber_process() -> anyhow::Result<()> {
+    let tokens: Vec<String> = std::env::var("BENCH_CHILD_TOKENS")?
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    let _clients = open_subscriptions(
+        &std::env::var("BENCH_CHILD_WS_URL")?,
+        &tokens,
+        env_usize("BENCH_SUBSCRIBERS", 1000),
+    )
+    .await?;
+    println!("ready");
+    std::io::Write::flush(&mut std::io::stdout())?;
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::var_os(CHILD).is_some() {
+        return subscriber_process().await;
+    }
     draftr_common::telemetry::init();
     let subscribers = env_usize("BENCH_SUBSCRIBERS", 1000);
     let bookings = env_usize("BENCH_BOOKINGS", 50);
@@ -71,30 +118,38 @@ async fn main() -> anyhow::Result<()> {
     let host = tokens.remove(0);
     let property = create_listing(&client, &url, &host, "Live flat", "FLEXIBLE").await;
 
-    // Idle subscriptions: 10 guests, subscribers spread over them.
+    // Idle subscriptions, server side alone: the subscribers live in a child process (this
+    // bench run again), so this process's growth is the subgraph's, not the clients'.
     let ws_url = format!("ws://127.0.0.1:{notifications_port}/ws");
     let before = rss_kib();
-    let mut clients = Vec::new();
-    for i in 0..subscribers {
-        let mut c = ws::WsClient::connect(&ws_url, Some(&tokens[i % 10]))
-            .await
-            .map_err(anyhow::Error::msg)?;
-        c.subscribe(
-            "1",
-            "subscription { bookingConfirmed { reservationId confirmedAt } }",
-            json!({}),
-        )
-        .await;
-        clients.push(c);
-    }
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .env(CHILD, "1")
+        .env("BENCH_CHILD_WS_URL", &ws_url)
+        .env("BENCH_CHILD_TOKENS", tokens[..10].join(","))
+        .env("BENCH_SUBSCRIBERS", subscribers.to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().expect("piped");
+    let ready = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).map(|_| line)
+    })
+    .await??;
+    anyhow::ensure!(ready.trim() == "ready", "subscriber process: {ready:?}");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = rss_kib();
+    let (after, listening) = (rss_kib(), hub.listeners());
+    child.kill()?;
+    child.wait()?;
     println!(
-        "{subscribers} idle subscriptions: {} listening; process RSS +{} KiB, {:.1} KiB per subscription (server and client sides, one process)",
-        hub.listeners(),
+        "{subscribers} idle subscriptions (clients in another process): {listening} listening; server RSS +{} KiB, {:.1} KiB per subscription",
         after.saturating_sub(before),
         after.saturating_sub(before) as f64 / subscribers as f64
     );
+
+    // Subscribers for the pushes, in this process.
+    let clients = open_subscriptions(&ws_url, &tokens[..10], subscribers).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
 
     // Pushes: each booking reaches the subscribers of its guest.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Duration>();
