@@ -324,3 +324,48 @@ async fn the_guest_hears_of_their_booking_live_and_nobody_else_does(backend: Bac
             .is_err()
     );
 }
+
+/// A subscription client cannot make the server hold a huge message: past
+/// `WS_MAX_MESSAGE` the connection is closed, and others are unaffected.
+#[tokio::test]
+async fn an_oversized_subscription_message_closes_only_that_connection() {
+    let app = spawn(Backend::Postgres).await;
+    let (_, guest, _, _) = app.new_user().await;
+    let query = "subscription { bookingConfirmed { reservationId } }";
+
+    // Just under the limit: accepted (an unused variable pads it).
+    let mut fits = WsClient::connect(&app.notifications_ws, Some(&guest))
+        .await
+        .unwrap();
+    let pad = "x".repeat(draftr_notifications::app::WS_MAX_MESSAGE - 1_000);
+    fits.send_text(json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": { "pad": pad } } }).to_string())
+        .await;
+    assert!(!fits.closed_within(Duration::from_millis(800)).await);
+
+    // Twice the limit: the connection is closed.
+    let mut oversized = WsClient::connect(&app.notifications_ws, Some(&guest))
+        .await
+        .unwrap();
+    let pad = "x".repeat(2 * draftr_notifications::app::WS_MAX_MESSAGE);
+    oversized
+        .send_text(json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": { "pad": pad } } }).to_string())
+        .await;
+    assert!(oversized.closed_within(Duration::from_secs(3)).await);
+
+    // The subscriber that stayed within bounds still gets its booking.
+    let (_, host, _, _) = app.new_user().await;
+    let property = new_listing(&app, &host, 10_000, "FLEXIBLE").await;
+    let res = book(&app, &guest, booking(&property, 20, 22, "pm_card_visa")).await;
+    let id = res.ok()["createReservation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let got = fits
+        .next_result(Duration::from_secs(5))
+        .await
+        .expect("pushed");
+    assert_eq!(
+        got["data"]["bookingConfirmed"]["reservationId"],
+        id.as_str()
+    );
+}

@@ -52,6 +52,24 @@ impl WsClient {
             .unwrap();
     }
 
+    /// Sends a raw text message.
+    pub async fn send_text(&mut self, text: String) {
+        let _ = self.socket.send(Message::text(text)).await;
+    }
+
+    /// Whether the server closes (or drops) the connection within `wait`; anything it sends
+    /// meanwhile is skipped.
+    pub async fn closed_within(&mut self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next()).await {
+                Err(_) => return false,
+                Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return true,
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
     /// The next protocol message (pings answered), or `None` after `wait` or on close.
     async fn receive(&mut self, wait: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + wait;

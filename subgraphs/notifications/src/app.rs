@@ -54,6 +54,11 @@ struct WsState {
 /// `GET /ws`: graphql-ws (and the older subscriptions-transport-ws). The token may come on the
 /// upgrade request's `Authorization` header or in `connection_init` as
 /// `{ "authorization": "Bearer …" }`; a connection without a valid one is refused.
+/// Per-connection buffer of the subscription socket; messages larger than it still pass.
+const WS_BUFFER: usize = 4 * 1024;
+/// The largest message a subscription client may send (a subscribe with its query).
+pub const WS_MAX_MESSAGE: usize = 64 * 1024;
+
 async fn ws(
     State(state): State<WsState>,
     protocol: GraphQLProtocol,
@@ -72,6 +77,13 @@ async fn ws(
     let verifier = state.verifier.clone();
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        // Clients only send protocol messages (init, subscribe, ping), a few hundred bytes:
+        // tungstenite's defaults (128 KiB buffers, 64 MiB messages) would cost 128 KiB per idle
+        // subscriber and let anyone, before signing in, make the server hold 64 MiB.
+        .read_buffer_size(WS_BUFFER)
+        .write_buffer_size(WS_BUFFER)
+        .max_message_size(WS_MAX_MESSAGE)
+        .max_frame_size(WS_MAX_MESSAGE)
         .on_upgrade(move |socket| {
             GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
                 .on_connection_init(move |payload| async move {
