@@ -49,6 +49,7 @@ impl NotificationsProcess {
                 "MAIL__STALE_SENDING_MS",
                 s.mail.stale_sending_ms.to_string(),
             ),
+            ("MAIL__SEND_TIMEOUT_MS", s.mail.send_timeout_ms.to_string()),
             ("RECLAIM_IDLE_MS", s.reclaim_idle_ms.to_string()),
         ];
         let optional = [

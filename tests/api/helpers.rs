@@ -274,6 +274,7 @@ pub async fn spawn_custom(backend: Backend, options: Options) -> TestApp {
     notifications_settings.mail.max_backoff_ms = 1_000;
     notifications_settings.mail.poll_ms = 50;
     notifications_settings.mail.stale_sending_ms = 3_000;
+    notifications_settings.mail.send_timeout_ms = 1_000;
     notifications_settings.reclaim_idle_ms = 2_000;
     let mut notifications_ports = Vec::new();
     let replicas = if options.no_notifications { 0 } else { 2 };

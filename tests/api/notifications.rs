@@ -16,6 +16,7 @@ test_on_both_backends!(
     the_free_router_answers_a_subscription_with_a_clear_error,
     a_booking_emails_the_guest_and_the_host_once_with_what_they_booked,
     emails_wait_out_an_smtp_outage_and_the_status_tells_the_story,
+    a_server_that_stops_answering_mid_send_does_not_hang_the_mailer,
     the_guest_hears_of_their_booking_live_and_nobody_else_does,
 );
 
@@ -157,6 +158,53 @@ async fn emails_wait_out_an_smtp_outage_and_the_status_tells_the_story(backend: 
     app.smtp.set_down(false);
     wait_until(
         "the email after the outage",
+        Duration::from_secs(20),
+        async || {
+            my_notifications(&app, &guest)
+                .await
+                .first()
+                .is_some_and(|n| n["status"] == "SENT")
+        },
+    )
+    .await;
+    let n = &my_notifications(&app, &guest).await[0];
+    assert!(n["attempts"].as_i64().unwrap() >= 2, "{n}");
+    wait_until("both emails", Duration::from_secs(20), async || {
+        app.smtp.messages().len() >= 2
+    })
+    .await;
+    assert_eq!(app.smtp.messages().len(), 2);
+}
+
+/// A server that accepts the connection and then never answers must not stall every email
+/// behind it: the send times out (`mail.send_timeout_ms`), the row is retried, and the hung
+/// connection is dropped rather than reused.
+async fn a_server_that_stops_answering_mid_send_does_not_hang_the_mailer(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, host, _, _) = app.new_user().await;
+    let property = new_listing(&app, &host, 10_000, "FLEXIBLE").await;
+    let (_, guest, _, _) = app.new_user().await;
+    app.smtp.set_stalled(true);
+    book(&app, &guest, booking(&property, 10, 12, "pm_card_visa"))
+        .await
+        .ok();
+
+    wait_until(
+        "a timed-out attempt marked for retry",
+        Duration::from_secs(15),
+        async || {
+            my_notifications(&app, &guest)
+                .await
+                .first()
+                .is_some_and(|n| n["status"] == "RETRYING")
+        },
+    )
+    .await;
+    assert!(app.smtp.messages().is_empty());
+
+    app.smtp.set_stalled(false);
+    wait_until(
+        "the email once the server answers",
         Duration::from_secs(20),
         async || {
             my_notifications(&app, &guest)

@@ -1,5 +1,6 @@
 //! A real SMTP listener for the tests: speaks enough of RFC 5321 for lettre, keeps every
-//! message it accepts, and can be "down" (refuses with 421) on demand.
+//! message it accepts, and can be "down" (refuses with 421) or "stalled" (stops answering in
+//! the middle of a session) on demand.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,6 +13,7 @@ pub struct SmtpSink {
     pub url: String,
     messages: Arc<Mutex<Vec<String>>>,
     down: Arc<AtomicBool>,
+    stalled: Arc<AtomicBool>,
 }
 
 impl SmtpSink {
@@ -22,6 +24,7 @@ impl SmtpSink {
             url,
             messages: Arc::default(),
             down: Arc::default(),
+            stalled: Arc::default(),
         };
         let s = sink.clone();
         tokio::spawn(async move {
@@ -38,6 +41,12 @@ impl SmtpSink {
     /// While down, every connection and command is refused with 421.
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// While stalled, a `MAIL` command gets no reply at all: the session hangs (as with a
+    /// server that stopped answering) until the client gives up and closes it.
+    pub fn set_stalled(&self, stalled: bool) {
+        self.stalled.store(stalled, Ordering::SeqCst);
     }
 
     pub fn messages(&self) -> Vec<String> {
@@ -69,6 +78,10 @@ impl SmtpSink {
                 .next()
                 .unwrap_or("")
                 .to_ascii_uppercase();
+            if verb == "MAIL" && self.stalled.load(Ordering::SeqCst) {
+                while lines.next_line().await?.is_some() {}
+                return Ok(());
+            }
             match verb.as_str() {
                 "EHLO" | "HELO" => write.write_all(b"250-sink\r\n250 8BITMIME\r\n").await?,
                 "DATA" => {

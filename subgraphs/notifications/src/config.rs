@@ -47,6 +47,10 @@ pub struct MailSettings {
     /// An email left SENDING this long belongs to a mailer that died; it is sent again (it
     /// may have gone out just before the crash: the one window for a duplicate).
     pub stale_sending_ms: u64,
+    /// Bound on one SMTP send (connect, MAIL … DATA, the server's final reply). A send that
+    /// takes longer counts as failed and is retried; must be below `stale_sending_ms`, or
+    /// another mailer could take over a row that is still being sent.
+    pub send_timeout_ms: u64,
 }
 
 impl Default for MailSettings {
@@ -60,6 +64,7 @@ impl Default for MailSettings {
             max_backoff_ms: 60_000,
             poll_ms: 200,
             stale_sending_ms: 120_000,
+            send_timeout_ms: 30_000,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod consumer;
 pub mod graphql;
 pub mod live;
 pub mod mailer;
+pub mod smtp;
 
 mod store;
 

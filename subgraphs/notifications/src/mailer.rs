@@ -12,13 +12,13 @@ use std::time::Duration;
 
 use chrono::Utc;
 use lettre::message::{Mailbox, MultiPart, header};
-use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use secrecy::ExposeSecret;
 
 use crate::config::MailSettings;
+use crate::smtp::{SmtpSender, SmtpTarget};
 use crate::store::notifications;
 
 /// Notification states (`Notification.status`).
@@ -33,18 +33,25 @@ pub mod status {
 }
 
 pub enum Transport {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(Box<SmtpSender>),
     Files(AsyncFileTransport<Tokio1Executor>),
 }
 
 impl Transport {
     pub fn from_settings(mail: &MailSettings) -> anyhow::Result<Self> {
         match &mail.smtp_url {
-            Some(url) => Ok(Transport::Smtp(
-                AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())?
-                    .timeout(Some(Duration::from_secs(10)))
-                    .build(),
-            )),
+            Some(url) => {
+                anyhow::ensure!(
+                    mail.send_timeout_ms > 0 && mail.send_timeout_ms < mail.stale_sending_ms,
+                    "mail.send_timeout_ms ({}) must be above 0 and below mail.stale_sending_ms ({})",
+                    mail.send_timeout_ms,
+                    mail.stale_sending_ms
+                );
+                Ok(Transport::Smtp(Box::new(SmtpSender::new(
+                    SmtpTarget::from_url(url.expose_secret())?,
+                    Duration::from_millis(mail.send_timeout_ms),
+                ))))
+            }
             None => {
                 std::fs::create_dir_all(&mail.dir)?;
                 Ok(Transport::Files(AsyncFileTransport::new(&mail.dir)))
@@ -52,10 +59,17 @@ impl Transport {
         }
     }
 
+    /// Ends an open SMTP session (QUIT) when the mailer stops.
+    async fn close(&self) {
+        if let Transport::Smtp(t) = self {
+            t.close().await;
+        }
+    }
+
     async fn send(&self, message: Message) -> anyhow::Result<()> {
         match self {
             Transport::Smtp(t) => {
-                t.send(message).await?;
+                t.send(message.envelope(), &message.formatted()).await?;
             }
             Transport::Files(t) => {
                 t.send(message).await?;
@@ -221,11 +235,12 @@ pub async fn run(mailer: std::sync::Arc<Mailer>, stop: impl Future<Output = ()>)
             tracing::warn!(error = ?e, "mailer pass failed");
         }
         if stopped {
-            return;
+            break;
         }
         tokio::select! {
-            _ = &mut stop => return,
+            _ = &mut stop => break,
             _ = tokio::time::sleep(poll) => {}
         }
     }
+    mailer.transport.close().await;
 }
