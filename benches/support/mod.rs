@@ -159,6 +159,10 @@ pub struct Stack {
     pub provider: Arc<SimulatedProvider>,
     pub reservations_db: DatabaseConnection,
     pub notifications: Option<Notifications>,
+    /// Stops every subgraph (their background loops too) before the schemas are dropped, so a
+    /// relay or mailer pass never runs against a dropped table.
+    stop: tokio::sync::watch::Sender<bool>,
+    subgraphs: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 pub struct StackOptions {
@@ -188,6 +192,9 @@ impl Stack {
             .map(|(redis, _)| redis.clone())
             .unwrap_or_default();
         let url_of = |port: u16| format!("http://127.0.0.1:{port}/");
+        let (stop, _) = tokio::sync::watch::channel(false);
+        let stopped = || draftr_common::http::stopped(stop.subscribe());
+        let mut subgraphs = Vec::new();
 
         let auth = AuthApp::build_with(
             AuthSettings {
@@ -201,7 +208,7 @@ impl Stack {
         .await?;
         let auth_url = url_of(auth.port());
         let jwks = auth.jwks();
-        tokio::spawn(auth.run_until_stopped(std::future::pending()));
+        subgraphs.push(tokio::spawn(auth.run_until_stopped(stopped())));
 
         let catalog = CatalogApp::build_with(
             CatalogSettings {
@@ -217,7 +224,7 @@ impl Stack {
         )
         .await?;
         let catalog_url = url_of(catalog.port());
-        tokio::spawn(catalog.run_until_stopped(std::future::pending()));
+        subgraphs.push(tokio::spawn(catalog.run_until_stopped(stopped())));
 
         let provider = Arc::new(SimulatedProvider::new());
         let payments = PaymentsApp::build_with(
@@ -233,7 +240,7 @@ impl Stack {
         )
         .await?;
         let payments_url = url_of(payments.port());
-        tokio::spawn(payments.run_until_stopped(std::future::pending()));
+        subgraphs.push(tokio::spawn(payments.run_until_stopped(stopped())));
 
         let mut reservations_settings = ReservationsSettings {
             listen: "127.0.0.1:0".into(),
@@ -254,7 +261,7 @@ impl Stack {
         .await?;
         let reservations_url = url_of(reservations.port());
         let reservations_db = reservations.service().db().clone();
-        tokio::spawn(reservations.run_until_stopped(std::future::pending()));
+        subgraphs.push(tokio::spawn(reservations.run_until_stopped(stopped())));
 
         let mut subgraph_urls = BTreeMap::from([
             ("auth".into(), auth_url.clone()),
@@ -283,7 +290,7 @@ impl Stack {
                     db: app.db(),
                 };
                 subgraph_urls.insert("notifications".into(), url_of(notifications.port));
-                tokio::spawn(app.run_until_stopped(std::future::pending()));
+                subgraphs.push(tokio::spawn(app.run_until_stopped(stopped())));
                 Some(notifications)
             }
             None => None,
@@ -308,11 +315,17 @@ impl Stack {
             provider,
             reservations_db,
             notifications,
+            stop,
+            subgraphs,
         })
     }
 
-    /// Drops every schema this run created.
-    pub async fn drop_schemas(&self) {
+    /// Stops the subgraphs, then drops every schema this run created.
+    pub async fn drop_schemas(self) {
+        let _ = self.stop.send(true);
+        for subgraph in self.subgraphs {
+            let _ = tokio::time::timeout(Duration::from_secs(30), subgraph).await;
+        }
         drop_schemas(&self.reservations_db, &self.run, &SUBGRAPHS).await;
     }
 }
