@@ -17,6 +17,7 @@ test_on_both_backends!(
     a_booking_emails_the_guest_and_the_host_once_with_what_they_booked,
     emails_wait_out_an_smtp_outage_and_the_status_tells_the_story,
     a_server_that_stops_answering_mid_send_does_not_hang_the_mailer,
+    an_address_the_server_refuses_for_good_fails_without_retries,
     the_guest_hears_of_their_booking_live_and_nobody_else_does,
 );
 
@@ -221,6 +222,41 @@ async fn a_server_that_stops_answering_mid_send_does_not_hang_the_mailer(backend
     })
     .await;
     assert_eq!(app.smtp.messages().len(), 2);
+}
+
+/// A 550 for the recipient will be a 550 next time too: the email is FAILED after one attempt
+/// rather than retried twelve times, and it stays FAILED.
+async fn an_address_the_server_refuses_for_good_fails_without_retries(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, host, _, _) = app.new_user().await;
+    let property = new_listing(&app, &host, 10_000, "FLEXIBLE").await;
+    let (_, guest, _, _) = app.new_user().await;
+    app.smtp.set_refusing(true);
+    book(&app, &guest, booking(&property, 10, 12, "pm_card_visa"))
+        .await
+        .ok();
+
+    wait_until("the refused email", Duration::from_secs(15), async || {
+        my_notifications(&app, &guest)
+            .await
+            .first()
+            .is_some_and(|n| n["status"] == "FAILED")
+    })
+    .await;
+    // Retries in the tests come every 200 ms to 1 s: two seconds would show one.
+    app.smtp.set_refusing(false);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let n = &my_notifications(&app, &guest).await[0];
+    assert_eq!(n["status"], "FAILED", "{n}");
+    assert_eq!(n["attempts"], 1, "{n}");
+    assert!(n["sentAt"].is_null(), "{n}");
+    let to_guest = app
+        .smtp
+        .messages()
+        .iter()
+        .filter(|m| header(m, "Subject").is_some_and(|s| s.starts_with("Your stay")))
+        .count();
+    assert_eq!(to_guest, 0);
 }
 
 /// Without a GraphOS licence the router cannot enable subscriptions; it must say so, and

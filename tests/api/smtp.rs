@@ -1,6 +1,6 @@
 //! A real SMTP listener for the tests: speaks enough of RFC 5321 for lettre, keeps every
-//! message it accepts, and can be "down" (refuses with 421) or "stalled" (stops answering in
-//! the middle of a session) on demand.
+//! message it accepts, and can be "down" (refuses with 421), "stalled" (stops answering in the
+//! middle of a session) or refuse every recipient (550) on demand.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,6 +14,7 @@ pub struct SmtpSink {
     messages: Arc<Mutex<Vec<String>>>,
     down: Arc<AtomicBool>,
     stalled: Arc<AtomicBool>,
+    refusing: Arc<AtomicBool>,
 }
 
 impl SmtpSink {
@@ -25,6 +26,7 @@ impl SmtpSink {
             messages: Arc::default(),
             down: Arc::default(),
             stalled: Arc::default(),
+            refusing: Arc::default(),
         };
         let s = sink.clone();
         tokio::spawn(async move {
@@ -47,6 +49,11 @@ impl SmtpSink {
     /// server that stopped answering) until the client gives up and closes it.
     pub fn set_stalled(&self, stalled: bool) {
         self.stalled.store(stalled, Ordering::SeqCst);
+    }
+
+    /// While refusing, every `RCPT TO` gets 550 (no such mailbox).
+    pub fn set_refusing(&self, refusing: bool) {
+        self.refusing.store(refusing, Ordering::SeqCst);
     }
 
     pub fn messages(&self) -> Vec<String> {
@@ -83,6 +90,9 @@ impl SmtpSink {
                 return Ok(());
             }
             match verb.as_str() {
+                "RCPT" if self.refusing.load(Ordering::SeqCst) => {
+                    write.write_all(b"550 5.1.1 no such mailbox\r\n").await?
+                }
                 "EHLO" | "HELO" => write.write_all(b"250-sink\r\n250 8BITMIME\r\n").await?,
                 "DATA" => {
                     write.write_all(b"354 go ahead\r\n").await?;

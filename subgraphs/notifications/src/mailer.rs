@@ -167,9 +167,15 @@ impl Mailer {
             if claimed.rows_affected == 0 {
                 continue;
             }
-            let result = match self.compose(&row) {
-                Ok(message) => self.transport.send(message).await,
-                Err(e) => Err(e),
+            // A message that cannot even be built (an address that does not parse) will not
+            // build on the next attempt either.
+            let (result, permanent) = match self.compose(&row) {
+                Ok(message) => {
+                    let result = self.transport.send(message).await;
+                    let permanent = result.as_ref().is_err_and(recipient_refused);
+                    (result, permanent)
+                }
+                Err(e) => (Err(e), true),
             };
             match result {
                 Ok(()) => {
@@ -188,7 +194,7 @@ impl Mailer {
                 }
                 Err(e) => {
                     let attempts = row.attempts + 1;
-                    let give_up = attempts >= self.settings.max_attempts;
+                    let give_up = permanent || attempts >= self.settings.max_attempts;
                     let next = Utc::now() + self.backoff(attempts - 1);
                     notifications::Entity::update_many()
                         .col_expr(
@@ -213,6 +219,17 @@ impl Mailer {
         }
         Ok(sent)
     }
+}
+
+/// Whether the SMTP server refused the recipient for good: 550 (mailbox unavailable), 551 (user
+/// not local) or 553 (mailbox name not allowed). Retrying cannot change that answer, so the
+/// email is FAILED at once instead of twelve times over half an hour. Other permanent (5xx)
+/// answers, such as 530 (authentication required) or 554, usually mean the relay is
+/// misconfigured, which an operator can fix: those are retried like any failure.
+fn recipient_refused(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<lettre::transport::smtp::Error>()
+        .and_then(|e| e.status())
+        .is_some_and(|code| matches!(u16::from(code), 550 | 551 | 553))
 }
 
 /// Sends due emails every `poll` until `stop`. A stop that arrives during a pass lets the
