@@ -226,7 +226,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::timeout(Duration::from_secs(300), wait_for(base + emails)).await?;
     let took = started.elapsed();
     println!(
-        "{emails} emails through SMTP (lettre, one mailer, a local SMTP listener): {:.1} s, {:.0} emails/s",
+        "{emails} emails through the mailer (one sequential mailer, its own SMTP session, a local SMTP listener): {:.1} s, {:.0} emails/s",
         took.as_secs_f64(),
         emails as f64 / took.as_secs_f64()
     );
