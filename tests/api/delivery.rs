@@ -13,7 +13,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use secrecy::ExposeSecret;
 
 use crate::booking::{book, booking, new_listing};
-use crate::helpers::{Options, TestApp, spawn_custom};
+use crate::helpers::{Options, TestApp, spawn_custom, wait_until};
 use crate::smtp::header;
 
 /// `draftr notifications` as a real process, configured like the test app's replicas through
@@ -128,14 +128,6 @@ impl Drop for NotificationsProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.log);
-    }
-}
-
-async fn wait_until(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -10,7 +10,7 @@ use draftr_common::testing::Backend;
 use fred::prelude::*;
 
 use crate::booking::{book, booking, new_listing};
-use crate::helpers::spawn;
+use crate::helpers::{spawn, wait_until};
 
 test_on_both_backends!(
     two_relays_racing_over_one_outbox_publish_every_event_exactly_once,
@@ -56,17 +56,15 @@ async fn two_relays_racing_over_one_outbox_publish_every_event_exactly_once(back
         .await
         .ok();
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while crate::booking::reservations_count(
-        &app,
-        "SELECT COUNT(*) AS n FROM outbox WHERE published_at IS NULL",
-    )
-    .await
-        > 0
-    {
-        assert!(Instant::now() < deadline, "the outbox was not drained");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until("the outbox drained", Duration::from_secs(10), async || {
+        crate::booking::reservations_count(
+            &app,
+            "SELECT COUNT(*) AS n FROM outbox WHERE published_at IS NULL",
+        )
+        .await
+            == 0
+    })
+    .await;
     racing.abort();
     let outbox = crate::booking::reservations_count(&app, "SELECT COUNT(*) AS n FROM outbox").await;
     assert_eq!(outbox, 20);
@@ -108,13 +106,12 @@ async fn date_search_reflects_a_booking_and_its_cancellation_within_seconds(back
         .unwrap()
         .to_owned();
     let started = Instant::now();
-    while free_ids(&app, &guest, 21, 22).await.contains(&booked_one) {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the booking never reached search"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(
+        "the booking in date search",
+        Duration::from_secs(10),
+        async || !free_ids(&app, &guest, 21, 22).await.contains(&booked_one),
+    )
+    .await;
     println!(
         "booking visible in date search after {:?}",
         started.elapsed()
@@ -131,13 +128,12 @@ async fn date_search_reflects_a_booking_and_its_cancellation_within_seconds(back
     .await
     .ok();
     let started = Instant::now();
-    while !free_ids(&app, &guest, 21, 22).await.contains(&booked_one) {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the cancellation never reached search"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(
+        "the cancellation in date search",
+        Duration::from_secs(10),
+        async || free_ids(&app, &guest, 21, 22).await.contains(&booked_one),
+    )
+    .await;
     println!(
         "cancellation visible in date search after {:?}",
         started.elapsed()
@@ -205,14 +201,12 @@ async fn confirmed_bookings_reach_the_stream_once_and_survive_redis_losing_its_d
 
     // The relay notices and publishes the recent outbox again; a consumer group made anew
     // receives the confirmation again (consumers are idempotent by event id).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while bus.len("reservations").await.unwrap() == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the outbox was not published again"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(
+        "the outbox published again",
+        Duration::from_secs(10),
+        async || bus.len("reservations").await.unwrap() > 0,
+    )
+    .await;
     let mut again = bus
         .subscribe("reservations", "after-restart")
         .await

@@ -1,5 +1,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_graphql::{Context, EmptyMutation, EmptySubscription, ID, Object, Schema};
 use draftr_auth::service::AuthService;
@@ -22,6 +23,16 @@ use sea_orm::{ConnectionTrait, Statement};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::sync::watch;
+
+/// Polls `check` every 50 ms until it holds; fails the test with `what` after `limit`. For
+/// what happens in the background (consumers, mailers, reconcilers) and has no event to await.
+pub async fn wait_until(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
 
 /// A second subgraph, standing in for the ones to come: it verifies tokens on its own, with
 /// auth's public key from the JWKS endpoint and the shared revocation list in Redis.

@@ -5,7 +5,7 @@
 //! `$HOME/.cache/draftr/hive` (override with `DRAFTR_HIVE_GATEWAY_DIR`).
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use draftr_common::testing::Backend;
 use draftr_router::compose::{SubgraphSdl, compose};
@@ -13,7 +13,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::booking::{book, booking, new_listing};
-use crate::helpers::spawn;
+use crate::helpers::{spawn, wait_until};
 
 fn hive_dir() -> PathBuf {
     std::env::var("DRAFTR_HIVE_GATEWAY_DIR")
@@ -87,20 +87,20 @@ async fn a_federated_subscription_through_hive_gateway_resolves_the_property_tit
         .spawn()
         .expect("hive-gateway starts");
     let gateway = format!("http://127.0.0.1:{port}/graphql");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let up = app
-            .client
-            .post(&gateway)
-            .json(&json!({ "query": "{ __typename }" }))
-            .send()
-            .await;
-        if up.is_ok_and(|r| r.status().is_success()) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "Hive Gateway did not come up");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    wait_until(
+        "Hive Gateway to come up",
+        Duration::from_secs(60),
+        async || {
+            let up = app
+                .client
+                .post(&gateway)
+                .json(&json!({ "query": "{ __typename }" }))
+                .send()
+                .await;
+            up.is_ok_and(|r| r.status().is_success())
+        },
+    )
+    .await;
 
     let (_, host, _, _) = app.new_user().await;
     let property = new_listing(&app, &host, 10_000, "FLEXIBLE").await;

@@ -8,8 +8,8 @@ use draftr_common::testing::Backend;
 use serde_json::{Value, json};
 
 use crate::booking::{book, booking, new_listing};
-use crate::helpers::{TestApp, spawn};
-use crate::smtp::header;
+use crate::helpers::{TestApp, spawn, wait_until};
+use crate::smtp::{SmtpSink, header};
 use crate::ws::WsClient;
 
 test_on_both_backends!(
@@ -20,14 +20,6 @@ test_on_both_backends!(
     an_address_the_server_refuses_for_good_fails_without_retries,
     the_guest_hears_of_their_booking_live_and_nobody_else_does,
 );
-
-async fn wait_until(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn my_notifications(app: &TestApp, token: &str) -> Vec<Value> {
     let res = app
@@ -137,38 +129,47 @@ async fn a_booking_emails_the_guest_and_the_host_once_with_what_they_booked(back
     assert!(refund.contains("EUR 200.00"));
 }
 
-async fn emails_wait_out_an_smtp_outage_and_the_status_tells_the_story(backend: Backend) {
+/// The guest's newest notification, once it has reached `status` (within `limit`).
+async fn first_notification_when(
+    app: &TestApp,
+    token: &str,
+    status: &str,
+    limit: Duration,
+) -> Value {
+    let mut found = Value::Null;
+    wait_until(
+        &format!("a notification {status}"),
+        limit,
+        async || match my_notifications(app, token).await.into_iter().next() {
+            Some(n) if n["status"] == status => {
+                found = n;
+                true
+            }
+            _ => false,
+        },
+    )
+    .await;
+    found
+}
+
+/// Books one stay while the SMTP server misbehaves (`fault(true)`): the guest's confirmation
+/// goes RETRYING and nothing is received. Once the fault is lifted it goes out: SENT after at
+/// least two attempts, and guest and host receive exactly one email each.
+async fn emails_go_out_once_the_server_recovers(backend: Backend, fault: fn(&SmtpSink, bool)) {
     let app = spawn(backend).await;
     let (_, host, _, _) = app.new_user().await;
     let property = new_listing(&app, &host, 10_000, "FLEXIBLE").await;
     let (_, guest, _, _) = app.new_user().await;
-    app.smtp.set_down(true);
+    fault(&app.smtp, true);
     book(&app, &guest, booking(&property, 10, 12, "pm_card_visa"))
         .await
         .ok();
 
-    wait_until("a failed attempt", Duration::from_secs(15), async || {
-        my_notifications(&app, &guest)
-            .await
-            .first()
-            .is_some_and(|n| n["status"] == "RETRYING")
-    })
-    .await;
+    first_notification_when(&app, &guest, "RETRYING", Duration::from_secs(15)).await;
     assert!(app.smtp.messages().is_empty());
 
-    app.smtp.set_down(false);
-    wait_until(
-        "the email after the outage",
-        Duration::from_secs(20),
-        async || {
-            my_notifications(&app, &guest)
-                .await
-                .first()
-                .is_some_and(|n| n["status"] == "SENT")
-        },
-    )
-    .await;
-    let n = &my_notifications(&app, &guest).await[0];
+    fault(&app.smtp, false);
+    let n = first_notification_when(&app, &guest, "SENT", Duration::from_secs(20)).await;
     assert!(n["attempts"].as_i64().unwrap() >= 2, "{n}");
     wait_until("both emails", Duration::from_secs(20), async || {
         app.smtp.messages().len() >= 2
@@ -177,51 +178,16 @@ async fn emails_wait_out_an_smtp_outage_and_the_status_tells_the_story(backend: 
     assert_eq!(app.smtp.messages().len(), 2);
 }
 
+/// The server answers 421 for a while: the email waits it out.
+async fn emails_wait_out_an_smtp_outage_and_the_status_tells_the_story(backend: Backend) {
+    emails_go_out_once_the_server_recovers(backend, SmtpSink::set_down).await;
+}
+
 /// A server that accepts the connection and then never answers must not stall every email
 /// behind it: the send times out (`mail.send_timeout_ms`), the row is retried, and the hung
 /// connection is dropped rather than reused.
 async fn a_server_that_stops_answering_mid_send_does_not_hang_the_mailer(backend: Backend) {
-    let app = spawn(backend).await;
-    let (_, host, _, _) = app.new_user().await;
-    let property = new_listing(&app, &host, 10_000, "FLEXIBLE").await;
-    let (_, guest, _, _) = app.new_user().await;
-    app.smtp.set_stalled(true);
-    book(&app, &guest, booking(&property, 10, 12, "pm_card_visa"))
-        .await
-        .ok();
-
-    wait_until(
-        "a timed-out attempt marked for retry",
-        Duration::from_secs(15),
-        async || {
-            my_notifications(&app, &guest)
-                .await
-                .first()
-                .is_some_and(|n| n["status"] == "RETRYING")
-        },
-    )
-    .await;
-    assert!(app.smtp.messages().is_empty());
-
-    app.smtp.set_stalled(false);
-    wait_until(
-        "the email once the server answers",
-        Duration::from_secs(20),
-        async || {
-            my_notifications(&app, &guest)
-                .await
-                .first()
-                .is_some_and(|n| n["status"] == "SENT")
-        },
-    )
-    .await;
-    let n = &my_notifications(&app, &guest).await[0];
-    assert!(n["attempts"].as_i64().unwrap() >= 2, "{n}");
-    wait_until("both emails", Duration::from_secs(20), async || {
-        app.smtp.messages().len() >= 2
-    })
-    .await;
-    assert_eq!(app.smtp.messages().len(), 2);
+    emails_go_out_once_the_server_recovers(backend, SmtpSink::set_stalled).await;
 }
 
 /// A 550 for the recipient will be a 550 next time too: the email is FAILED after one attempt
@@ -236,13 +202,7 @@ async fn an_address_the_server_refuses_for_good_fails_without_retries(backend: B
         .await
         .ok();
 
-    wait_until("the refused email", Duration::from_secs(15), async || {
-        my_notifications(&app, &guest)
-            .await
-            .first()
-            .is_some_and(|n| n["status"] == "FAILED")
-    })
-    .await;
+    first_notification_when(&app, &guest, "FAILED", Duration::from_secs(15)).await;
     // Retries in the tests come every 200 ms to 1 s: two seconds would show one.
     app.smtp.set_refusing(false);
     tokio::time::sleep(Duration::from_secs(2)).await;

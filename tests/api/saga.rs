@@ -16,7 +16,7 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use crate::booking::{BOOK, book, booking, new_listing, reservations_count};
-use crate::helpers::{Options, SERVICE_TOKEN, TestApp, spawn, spawn_custom};
+use crate::helpers::{Options, SERVICE_TOKEN, TestApp, spawn, spawn_custom, wait_until};
 
 test_on_both_backends!(
     payments_down_gives_a_quick_typed_error_and_leaves_no_hold,
@@ -314,14 +314,6 @@ async fn rows(db: &TestDatabase, sql: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Books through a killable stack until the provider stalls at `stall`, kills the stack,
 /// restarts it and waits for the reconciler. Returns the databases for the checks.
 async fn crash_and_restart(backend: Backend, stall: Stall) -> (Arc<SimulatedProvider>, Databases) {
@@ -349,10 +341,13 @@ async fn crash_and_restart(backend: Backend, stall: Stall) -> (Arc<SimulatedProv
             .await
     });
     let p = provider.clone();
-    wait_for("the authorization", async || p.counts().authorizations == 1).await;
+    wait_until("the authorization", Duration::from_secs(20), async || {
+        p.counts().authorizations == 1
+    })
+    .await;
     if stall == Stall::BeforeCapture {
         let db = &dbs.reservations;
-        wait_for("the confirmation", async || {
+        wait_until("the confirmation", Duration::from_secs(20), async || {
             rows(db, "SELECT status AS a, status AS b FROM reservations")
                 .await
                 .first()
@@ -382,7 +377,7 @@ async fn crash_and_restart(backend: Backend, stall: Stall) -> (Arc<SimulatedProv
     provider.stall(stall, false);
     let restarted = start_killable(&app, &dbs, provider.clone(), 300);
     let db = &dbs.reservations;
-    wait_for("the reconciler", async || {
+    wait_until("the reconciler", Duration::from_secs(20), async || {
         rows(db, "SELECT status AS a, CASE WHEN captured THEN 'yes' ELSE 'no' END AS b FROM reservations")
             .await
             .first()
