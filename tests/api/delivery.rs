@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use draftr_common::stream::RedisStreamBus;
-use draftr_common::testing::Backend;
+use draftr_common::testing::{Backend, redis_test_url};
 use draftr_notifications::NotificationsSettings;
 use futures::StreamExt;
 use sea_orm::{ConnectionTrait, Statement};
@@ -200,13 +200,6 @@ fn assert_each_email_delivered(app: &TestApp, bookings: usize, cut_sends: usize)
     );
 }
 
-async fn pending(app: &TestApp, redis: &str) -> u64 {
-    let bus = RedisStreamBus::connect(redis, &app.namespace, "check", Duration::from_secs(60))
-        .await
-        .unwrap();
-    bus.pending("reservations", "notifications").await.unwrap()
-}
-
 /// Rows a stopped mailer left claimed but not recorded: the only ones that can be sent twice.
 async fn rows_left_sending(settings: &NotificationsSettings) -> i64 {
     let db = draftr_common::db::connect(&settings.database)
@@ -268,12 +261,18 @@ async fn two_hundred_bookings_across_a_restart(app: &TestApp, stop: Stop) -> i64
         settings.mail.stale_sending_ms + 1_000,
     ))
     .await;
-    let redis =
-        std::env::var("DRAFTR_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let bus = RedisStreamBus::connect(
+        &redis_test_url(),
+        &app.namespace,
+        "check",
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
     wait_until(
         "an empty pending list",
         Duration::from_secs(10),
-        async || pending(app, &redis).await == 0,
+        async || bus.pending("reservations", "notifications").await.unwrap() == 0,
     )
     .await;
     second.expect("restarted").assert_running();

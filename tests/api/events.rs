@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use draftr_common::events::EventBus;
 use draftr_common::stream::RedisStreamBus;
 use draftr_common::test_on_both_backends;
-use draftr_common::testing::Backend;
+use draftr_common::testing::{Backend, redis_test_url};
 use fred::prelude::*;
 
 use crate::booking::{book, booking, new_listing};
@@ -26,7 +26,7 @@ async fn two_relays_racing_over_one_outbox_publish_every_event_exactly_once(back
         .unwrap();
     let bus = std::sync::Arc::new(
         RedisStreamBus::connect(
-            &redis_url(),
+            &redis_test_url(),
             &app.namespace,
             "relay-2",
             Duration::from_secs(30),
@@ -149,10 +149,6 @@ async fn date_search_reflects_a_booking_and_its_cancellation_within_seconds(back
     assert_eq!(bad.code(), "BAD_USER_INPUT");
 }
 
-fn redis_url() -> String {
-    std::env::var("DRAFTR_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
 async fn confirmed_bookings_reach_the_stream_once_and_survive_redis_losing_its_data(
     backend: Backend,
 ) {
@@ -167,7 +163,7 @@ async fn confirmed_bookings_reach_the_stream_once_and_survive_redis_losing_its_d
         .unwrap()
         .to_owned();
 
-    let bus = RedisStreamBus::connect(&redis_url(), &ns, "test", Duration::from_secs(30))
+    let bus = RedisStreamBus::connect(&redis_test_url(), &ns, "test", Duration::from_secs(30))
         .await
         .unwrap();
     let mut rx = bus.subscribe("reservations", "test").await.unwrap();
@@ -185,7 +181,7 @@ async fn confirmed_bookings_reach_the_stream_once_and_survive_redis_losing_its_d
     assert_eq!(bus.len("reservations").await.unwrap(), 1, "published once");
 
     // Redis loses everything of this deployment (a restart without persistence).
-    let redis = Builder::from_config(Config::from_url(&redis_url()).unwrap())
+    let redis = Builder::from_config(Config::from_url(&redis_test_url()).unwrap())
         .build()
         .unwrap();
     redis.init().await.unwrap();

@@ -206,8 +206,7 @@ mod tests {
 
     #[tokio::test]
     async fn redis_store_counts_and_flags_with_expiry() {
-        let url = std::env::var("DRAFTR_TEST_REDIS_URL")
-            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let url = crate::testing::redis_test_url();
         let kv = RedisKv::connect(&url)
             .await
             .expect("Redis at 127.0.0.1:6379 (see README)");

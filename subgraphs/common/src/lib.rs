@@ -20,7 +20,8 @@ pub mod service_client;
 pub mod stream;
 pub mod telemetry;
 
-#[cfg(feature = "test-support")]
+/// Test helpers for this crate's own unit tests and, with `test-support`, for the others'.
+#[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 
 pub use error::{ApiError, ApiResult, ErrorCode};

@@ -313,16 +313,13 @@ async fn recover(client: &Client, key: &str, group: &str, err: &Error) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn redis_url() -> String {
-        std::env::var("DRAFTR_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-    }
+    use crate::testing::redis_test_url;
 
     #[tokio::test]
     async fn new_entries_arrive_by_the_group_read_after_reads_that_found_nothing() {
         let topic = format!("test-{}", uuid::Uuid::new_v4().simple());
         // Reclaiming takes a minute here, so only XREADGROUP can deliver within the test.
-        let bus = RedisStreamBus::connect(&redis_url(), &topic, "c1", Duration::from_secs(60))
+        let bus = RedisStreamBus::connect(&redis_test_url(), &topic, "c1", Duration::from_secs(60))
             .await
             .unwrap();
         let mut rx = bus.subscribe(&topic, "g").await.unwrap();
@@ -341,9 +338,10 @@ mod tests {
     #[tokio::test]
     async fn an_event_is_published_once_acked_once_and_a_nack_is_reclaimed() {
         let topic = format!("test-{}", uuid::Uuid::new_v4().simple());
-        let bus = RedisStreamBus::connect(&redis_url(), &topic, "c1", Duration::from_millis(300))
-            .await
-            .unwrap();
+        let bus =
+            RedisStreamBus::connect(&redis_test_url(), &topic, "c1", Duration::from_millis(300))
+                .await
+                .unwrap();
         let mut rx = bus.subscribe(&topic, "g").await.unwrap();
         let event = Event::new(&topic, "thing.happened", serde_json::json!({ "n": 1 }));
         bus.publish(event.clone()).await.unwrap();
@@ -378,10 +376,14 @@ mod tests {
     #[tokio::test]
     async fn entries_a_crashed_consumer_left_pending_are_taken_over() {
         let topic = format!("test-{}", uuid::Uuid::new_v4().simple());
-        let crashed =
-            RedisStreamBus::connect(&redis_url(), &topic, "crashed", Duration::from_millis(300))
-                .await
-                .unwrap();
+        let crashed = RedisStreamBus::connect(
+            &redis_test_url(),
+            &topic,
+            "crashed",
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap();
         let mut rx = crashed.subscribe(&topic, "g").await.unwrap();
         crashed
             .publish(Event::new(&topic, "k", serde_json::json!({})))
@@ -395,10 +397,14 @@ mod tests {
         std::mem::forget(taken);
         drop(rx);
 
-        let survivor =
-            RedisStreamBus::connect(&redis_url(), &topic, "survivor", Duration::from_millis(300))
-                .await
-                .unwrap();
+        let survivor = RedisStreamBus::connect(
+            &redis_test_url(),
+            &topic,
+            "survivor",
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap();
         let mut rx2 = survivor.subscribe(&topic, "g").await.unwrap();
         let reclaimed = tokio::time::timeout(Duration::from_secs(5), rx2.recv())
             .await

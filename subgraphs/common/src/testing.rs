@@ -26,11 +26,14 @@ pub fn postgres_test_url() -> String {
 }
 
 /// `DRAFTR_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`.
+pub fn redis_test_url() -> String {
+    std::env::var("DRAFTR_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// Settings for the test Redis ([`redis_test_url`]), without a namespace.
 pub fn redis_test_settings() -> RedisSettings {
-    let url = std::env::var("DRAFTR_TEST_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     RedisSettings {
-        url: Some(SecretString::from(url)),
+        url: Some(SecretString::from(redis_test_url())),
         namespace: None,
     }
 }
