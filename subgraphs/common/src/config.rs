@@ -4,8 +4,10 @@
 //! `DRAFTR_AUTH__DATABASE__URL=postgres://…` sets `database.url` of the `auth` component
 //! (`DRAFTR_<COMPONENT>__<SECTION>__<KEY>`). Defaults are for local development only.
 
+use std::marker::PhantomData;
 use std::path::Path;
 
+use ipnet::IpNet;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -38,6 +40,168 @@ pub fn load_with_env<T: DeserializeOwned>(
             .source(env),
     );
     Ok(builder.build()?.try_deserialize()?)
+}
+
+/// Which subgraph a [`SubgraphSettings`] belongs to: its name and development port decide the
+/// defaults (`127.0.0.1:<port>`, `sqlite://.draftr-data/<name>.db`).
+pub trait Subgraph: 'static {
+    const NAME: &'static str;
+    const PORT: u16;
+}
+
+/// The settings every subgraph has, flattened into each one's own settings (so the variables
+/// keep their short names: `DRAFTR_CATALOG__LISTEN`, `DRAFTR_CATALOG__DATABASE__URL`). The type
+/// parameter only picks the defaults, which are for development on one machine.
+#[derive(Deserialize)]
+#[serde(default, bound = "")]
+pub struct SubgraphSettings<S: Subgraph> {
+    pub listen: String,
+    /// A partial `database` section (only `max_connections`, say) keeps this subgraph's own
+    /// default for the rest, so two subgraphs never end up in one SQLite file by accident.
+    #[serde(deserialize_with = "database_of::<S, _>")]
+    pub database: DatabaseSettings,
+    /// Token revocations (shared with auth), login throttling, the event stream and the live
+    /// fan-out. Unset: in-process state, correct only when everything runs in one process.
+    pub redis: RedisSettings,
+    /// Auth's public keys. Auth itself verifies with the key it signs with and ignores this.
+    pub jwks_url: String,
+    /// The `iss` and `aud` every access token carries: auth signs with them, every other
+    /// subgraph refuses tokens without them.
+    pub issuer: String,
+    pub audience: String,
+    /// Peers whose `X-Forwarded-For` is believed (the router, the load balancer in front of it).
+    pub trusted_proxies: Vec<IpNet>,
+    /// The credential Draftr's subgraphs present to each other for service-only operations
+    /// (the same value everywhere). Unset refuses them all.
+    pub service_token: Option<SecretString>,
+    #[serde(skip)]
+    subgraph: PhantomData<S>,
+}
+
+/// Subgraph `S`'s own database by default: `sqlite://.draftr-data/<name>.db`.
+fn default_database<S: Subgraph>() -> DatabaseSettings {
+    DatabaseSettings {
+        url: SecretString::from(format!("sqlite://.draftr-data/{}.db", S::NAME)),
+        ..Default::default()
+    }
+}
+
+/// The `database` section over [`default_database`]: what is given replaces the default, what
+/// is not keeps it.
+fn database_of<'de, S: Subgraph, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<DatabaseSettings, D::Error> {
+    #[derive(Deserialize)]
+    struct Given {
+        url: Option<SecretString>,
+        schema: Option<String>,
+        max_connections: Option<u32>,
+        connect_timeout_secs: Option<u64>,
+    }
+    let given = Given::deserialize(deserializer)?;
+    let mut database = default_database::<S>();
+    if let Some(url) = given.url {
+        database.url = url;
+    }
+    if given.schema.is_some() {
+        database.schema = given.schema;
+    }
+    if let Some(n) = given.max_connections {
+        database.max_connections = n;
+    }
+    if let Some(secs) = given.connect_timeout_secs {
+        database.connect_timeout_secs = secs;
+    }
+    Ok(database)
+}
+
+impl<S: Subgraph> Default for SubgraphSettings<S> {
+    fn default() -> Self {
+        Self {
+            listen: format!("127.0.0.1:{}", S::PORT),
+            database: default_database::<S>(),
+            redis: RedisSettings::default(),
+            jwks_url: "http://127.0.0.1:4001/.well-known/jwks.json".to_owned(),
+            issuer: "draftr-auth".to_owned(),
+            audience: "draftr".to_owned(),
+            trusted_proxies: vec![
+                "127.0.0.1/32".parse().expect("net"),
+                "::1/128".parse().expect("net"),
+            ],
+            service_token: None,
+            subgraph: PhantomData,
+        }
+    }
+}
+
+impl<S: Subgraph> Clone for SubgraphSettings<S> {
+    fn clone(&self) -> Self {
+        Self {
+            listen: self.listen.clone(),
+            database: self.database.clone(),
+            redis: self.redis.clone(),
+            jwks_url: self.jwks_url.clone(),
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            trusted_proxies: self.trusted_proxies.clone(),
+            service_token: self.service_token.clone(),
+            subgraph: PhantomData,
+        }
+    }
+}
+
+impl<S: Subgraph> std::fmt::Debug for SubgraphSettings<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubgraphSettings")
+            .field("subgraph", &S::NAME)
+            .field("listen", &self.listen)
+            .field("database", &self.database)
+            .field("redis", &self.redis)
+            .field("jwks_url", &self.jwks_url)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("service_token", &self.service_token)
+            .finish()
+    }
+}
+
+impl<S: Subgraph> SubgraphSettings<S> {
+    /// The token policy every verifier checks.
+    pub fn token_policy(&self) -> crate::jwt::TokenPolicy {
+        crate::jwt::TokenPolicy {
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+        }
+    }
+
+    /// What a subgraph running on its own checks tokens against: the revocation list in its
+    /// Redis (in process without one) and auth's public keys from `jwks_url`.
+    pub async fn token_sources(
+        &self,
+    ) -> anyhow::Result<(
+        std::sync::Arc<dyn crate::kv::KvStore>,
+        crate::jwt::KeySource,
+    )> {
+        let kv = crate::kv::connect(&self.redis).await?;
+        Ok((kv, crate::jwt::KeySource::Url(self.jwks_url.clone())))
+    }
+
+    /// How the subgraph tells who is calling: tokens verified against `keys` and `kv` under
+    /// this token policy, forwarded addresses believed from the trusted proxies only, and the
+    /// service credential.
+    pub async fn identify(
+        &self,
+        keys: crate::jwt::KeySource,
+        kv: std::sync::Arc<dyn crate::kv::KvStore>,
+    ) -> anyhow::Result<crate::http::Identify> {
+        let verifier = crate::jwt::TokenVerifier::new(keys, &self.token_policy(), kv).await?;
+        Ok(crate::http::Identify {
+            verifier: std::sync::Arc::new(verifier),
+            trusted_proxies: self.trusted_proxies.clone(),
+            service_token: self.service_token.clone(),
+        })
+    }
 }
 
 /// Where a subgraph keeps its data.
@@ -89,6 +253,62 @@ impl RedisSettings {
 mod tests {
     use super::*;
     use secrecy::ExposeSecret;
+
+    struct Probe;
+    impl Subgraph for Probe {
+        const NAME: &'static str = "probe";
+        const PORT: u16 = 4999;
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Flattened {
+        #[serde(flatten)]
+        subgraph: SubgraphSettings<Probe>,
+        own: u32,
+    }
+
+    #[test]
+    fn shared_settings_keep_their_names_and_each_subgraphs_defaults() {
+        let s: Flattened = load_with_env("cfgflat", None, Some(Default::default())).unwrap();
+        assert_eq!(s.subgraph.listen, "127.0.0.1:4999");
+        assert_eq!(
+            s.subgraph.database.url.expose_secret(),
+            "sqlite://.draftr-data/probe.db"
+        );
+        let env = std::collections::HashMap::from([
+            ("DRAFTR_CFGFLAT__LISTEN".to_owned(), "0.0.0.0:1".to_owned()),
+            (
+                "DRAFTR_CFGFLAT__DATABASE__MAX_CONNECTIONS".to_owned(),
+                "3".to_owned(),
+            ),
+            (
+                "DRAFTR_CFGFLAT__SERVICE_TOKEN".to_owned(),
+                "s3cret".to_owned(),
+            ),
+            (
+                "DRAFTR_CFGFLAT__TRUSTED_PROXIES".to_owned(),
+                "10.0.0.0/8".to_owned(),
+            ),
+            ("DRAFTR_CFGFLAT__OWN".to_owned(), "7".to_owned()),
+        ]);
+        let s: Flattened = load_with_env("cfgflat", None, Some(env)).unwrap();
+        assert_eq!(s.subgraph.listen, "0.0.0.0:1");
+        assert_eq!(s.subgraph.database.max_connections, 3);
+        assert_eq!(
+            s.subgraph.database.url.expose_secret(),
+            "sqlite://.draftr-data/probe.db"
+        );
+        assert_eq!(
+            s.subgraph.service_token.as_ref().map(|t| t.expose_secret()),
+            Some("s3cret")
+        );
+        assert_eq!(
+            s.subgraph.trusted_proxies,
+            vec!["10.0.0.0/8".parse::<IpNet>().unwrap()]
+        );
+        assert_eq!(s.own, 7);
+    }
 
     #[derive(Deserialize, Default)]
     #[serde(default)]

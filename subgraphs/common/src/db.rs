@@ -89,8 +89,12 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         let created = db
             .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
             .await;
+        // (`23505` on pg_namespace's unique index, or `42P06`).
         if let Err(err) = created
-            && !err.to_string().contains("duplicate key")
+            && !matches!(
+                error_code(&err).as_deref(),
+                Some(codes::PG_UNIQUE | codes::PG_DUPLICATE_SCHEMA)
+            )
         {
             return Err(err);
         }
@@ -100,13 +104,82 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
     Database::connect(opts).await
 }
 
-/// A unique or primary-key violation, on PostgreSQL or SQLite: how "someone else already
-/// stored this" (a concurrent or repeated request) is recognised everywhere.
-pub fn is_unique_violation(err: &DbErr) -> bool {
-    matches!(
-        err.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
+/// A constraint as each backend names it when a statement violates it, so a caller can tell
+/// *which* rule refused a write (the approach of realworld-axum-sqlx: by constraint name, not
+/// by message text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Constraint {
+    /// PostgreSQL's name for it: the constraint's, or the unique index's.
+    pub postgres: &'static str,
+    /// SQLite's: a unique or primary key is reported by its columns (`table.col` or
+    /// `table.a, table.b`); a trigger that refuses with `RAISE(ABORT, 'msg')` by its message.
+    pub sqlite: &'static str,
+}
+
+/// SQLSTATE classes and codes (PostgreSQL) and extended result codes (SQLite) this module reads.
+mod codes {
+    pub const PG_UNIQUE: &str = "23505";
+    pub const PG_EXCLUSION: &str = "23P01";
+    pub const PG_FOREIGN_KEY: &str = "23503";
+    pub const PG_CHECK: &str = "23514";
+    pub const PG_DEADLOCK: &str = "40P01";
+    pub const PG_DUPLICATE_SCHEMA: &str = "42P06";
+    pub const SQLITE_UNIQUE: &str = "2067";
+    pub const SQLITE_PRIMARY_KEY: &str = "1555";
+    pub const SQLITE_TRIGGER: &str = "1811";
+    pub const SQLITE_FOREIGN_KEY: &str = "787";
+    pub const SQLITE_CHECK: &str = "275";
+}
+
+/// The driver's error behind `err`, if the database itself refused the statement.
+fn database_error(err: &DbErr) -> Option<&(dyn sea_orm::sqlx::error::DatabaseError + 'static)> {
+    use sea_orm::RuntimeErr;
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match e.as_ref() {
+                sea_orm::sqlx::Error::Database(db) => Some(db.as_ref()),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The SQLSTATE (PostgreSQL) or extended result code (SQLite) of a refused statement.
+pub fn error_code(err: &DbErr) -> Option<String> {
+    database_error(err).and_then(|e| e.code().map(|c| c.into_owned()))
+}
+
+/// Whether `err` is `constraint` refusing a write (unique, primary, exclusion, foreign or
+/// check constraint, or SQLite's equivalent trigger). Any other error, including a different
+/// constraint of the same kind, is not.
+pub fn violates(err: &DbErr, constraint: Constraint) -> bool {
+    let Some(e) = database_error(err) else {
+        return false;
+    };
+    let Some(code) = e.code() else {
+        return false;
+    };
+    match code.as_ref() {
+        codes::PG_UNIQUE | codes::PG_EXCLUSION | codes::PG_FOREIGN_KEY | codes::PG_CHECK => {
+            e.constraint() == Some(constraint.postgres)
+        }
+        codes::SQLITE_TRIGGER => e.message() == constraint.sqlite,
+        codes::SQLITE_UNIQUE
+        | codes::SQLITE_PRIMARY_KEY
+        | codes::SQLITE_FOREIGN_KEY
+        | codes::SQLITE_CHECK => e
+            .message()
+            .split_once("constraint failed: ")
+            .is_some_and(|(_, what)| what == constraint.sqlite),
+        _ => false,
+    }
+}
+
+/// PostgreSQL's deadlock detector aborted this statement (SQLSTATE `40P01`); retrying the
+/// transaction decides it. SQLite has one writer at a time and never reports one.
+pub fn is_deadlock(err: &DbErr) -> bool {
+    error_code(err).as_deref() == Some(codes::PG_DEADLOCK)
 }
 
 fn sqlite_path(url: &str) -> Option<&str> {
@@ -159,4 +232,68 @@ mod tests {
         assert!(validate_schema_name("Auth").is_err());
         assert!(validate_schema_name("").is_err());
     }
+
+    const EMAIL: Constraint = Constraint {
+        postgres: "people_email_key",
+        sqlite: "people.email",
+    };
+    const NAME: Constraint = Constraint {
+        postgres: "people_name_key",
+        sqlite: "people.name",
+    };
+    const NO_BOB: Constraint = Constraint {
+        postgres: "people_no_bob",
+        sqlite: "people_no_bob",
+    };
+
+    /// Constraint violations are told apart by name, on both backends; other errors are none.
+    async fn violations_are_classified_by_constraint(backend: crate::testing::Backend) {
+        use crate::testing::{Backend, TestDatabase};
+        let test = TestDatabase::new(backend).await;
+        let db = connect(&test.settings).await.unwrap();
+        let ddl: &[&str] = match backend {
+            Backend::Postgres => &[
+                "CREATE TABLE people (id INT PRIMARY KEY, email TEXT NOT NULL, name TEXT NOT NULL, \
+                 CONSTRAINT people_email_key UNIQUE (email), CONSTRAINT people_name_key UNIQUE (name), \
+                 CONSTRAINT people_no_bob CHECK (name <> 'bob'))",
+            ],
+            Backend::Sqlite => &[
+                "CREATE TABLE people (id INT PRIMARY KEY, email TEXT NOT NULL, name TEXT NOT NULL)",
+                "CREATE UNIQUE INDEX people_email_key ON people (email)",
+                "CREATE UNIQUE INDEX people_name_key ON people (name)",
+                "CREATE TRIGGER people_no_bob BEFORE INSERT ON people WHEN NEW.name = 'bob' \
+                 BEGIN SELECT RAISE(ABORT, 'people_no_bob'); END",
+            ],
+        };
+        for statement in ddl {
+            db.execute_unprepared(statement).await.unwrap();
+        }
+        db.execute_unprepared("INSERT INTO people VALUES (1, 'a@x', 'ann')")
+            .await
+            .unwrap();
+        let same_email = db
+            .execute_unprepared("INSERT INTO people VALUES (2, 'a@x', 'amy')")
+            .await
+            .unwrap_err();
+        assert!(violates(&same_email, EMAIL), "{same_email}");
+        assert!(!violates(&same_email, NAME), "{same_email}");
+        let same_name = db
+            .execute_unprepared("INSERT INTO people VALUES (3, 'b@x', 'ann')")
+            .await
+            .unwrap_err();
+        assert!(violates(&same_name, NAME) && !violates(&same_name, EMAIL));
+        let bob = db
+            .execute_unprepared("INSERT INTO people VALUES (4, 'c@x', 'bob')")
+            .await
+            .unwrap_err();
+        assert!(violates(&bob, NO_BOB) && !violates(&bob, EMAIL), "{bob}");
+        let syntax = db
+            .execute_unprepared("INSERT INTO nowhere VALUES (1)")
+            .await
+            .unwrap_err();
+        assert!(!violates(&syntax, EMAIL) && !is_deadlock(&syntax));
+        assert!(error_code(&syntax).is_some());
+    }
+
+    crate::test_on_both_backends!(violations_are_classified_by_constraint);
 }

@@ -23,7 +23,7 @@ use async_graphql::{
     Variables,
 };
 
-/// The codes clients can rely on (`errors[].extensions.code`), as listed in API.md.
+/// The codes clients can rely on (`errors[].extensions.code`), as listed in docs/api.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     BadUserInput,

@@ -54,6 +54,15 @@ pub fn require_service_call(ctx: &async_graphql::Context<'_>) -> ApiResult<()> {
     }
 }
 
+/// The key of an `_entities` representation as one of our ids. A key that is not one (not a
+/// UUID) names no entity, so the resolver answers null for it, as federation expects of an
+/// unknown key, instead of failing the router's whole fetch. An entity resolver starts with
+/// `let Some(id) = entity_id(&id) else { return Ok(None) };` and answers null for an id it
+/// has no row for, too.
+pub fn entity_id(id: &async_graphql::ID) -> Option<uuid::Uuid> {
+    uuid::Uuid::parse_str(id.as_str()).ok()
+}
+
 /// Extra fields of every Draftr connection.
 #[derive(SimpleObject, Debug, Clone, Copy)]
 pub struct ConnectionFields {
@@ -122,7 +131,8 @@ impl Money {
     }
 }
 
-/// A calendar date, `YYYY-MM-DD` (API.md's `Date` scalar; the same in every subgraph).
+/// A calendar date, `YYYY-MM-DD` (the `Date` scalar of `docs/api.md`; the same in every
+/// subgraph).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Date(pub chrono::NaiveDate);
 
@@ -216,6 +226,13 @@ mod tests {
         let c = encode_cursor("0190f1c2-aaaa");
         assert_eq!(decode_cursor(&c).unwrap(), "0190f1c2-aaaa");
         assert!(decode_cursor("!!!").is_err());
+    }
+
+    #[test]
+    fn entity_keys_that_are_not_ids_name_nothing() {
+        let id = uuid::Uuid::now_v7();
+        assert_eq!(entity_id(&async_graphql::ID(id.to_string())), Some(id));
+        assert_eq!(entity_id(&async_graphql::ID("not-an-id".into())), None);
     }
 
     #[test]

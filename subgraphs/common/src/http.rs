@@ -94,7 +94,7 @@ impl Identify {
     }
 }
 
-/// Middleware: puts a [`Viewer`] and a [`RequestMeta`] into the request extensions.
+/// Middleware: puts a [`Viewer`](crate::jwt::Viewer) and a [`RequestMeta`] into the request extensions.
 pub async fn identify(
     State(identify): State<Arc<Identify>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

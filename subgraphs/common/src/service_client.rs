@@ -1,4 +1,5 @@
-//! Calls from one Draftr subgraph to another (reservations → catalog, reservations → payments).
+//! Calls from one Draftr subgraph to another (reservations → catalog and payments, catalog →
+//! auth, notifications → auth).
 //!
 //! Every call has a per-attempt timeout, a bounded number of attempts with backoff, and goes
 //! through a circuit breaker: after a run of failures the breaker opens and calls fail at once
@@ -7,7 +8,8 @@
 //! is not hammered while it recovers. The original system's gateway had the same protection.
 //!
 //! Retrying is only safe because every operation called this way is idempotent on the callee's
-//! side (keyed by the reservation id), which is a rule for anyone adding a call here.
+//! side (keyed by the reservation id, or, like auth's `promoteToHost`, a no-op when repeated),
+//! which is a rule for anyone adding a call here.
 
 use std::time::Duration;
 

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+pub mod reservation;
+
 /// One fact, as published by its owner.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Event {
