@@ -5,10 +5,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use draftr_common::db::StatementCounter;
 use draftr_common::events::EventBus;
 use draftr_common::graphql::subgraph_app;
-use draftr_common::http::{Identify, serve};
-use draftr_common::jwt::{KeySource, TokenPolicy, TokenVerifier};
+use draftr_common::http::serve;
+use draftr_common::jwt::KeySource;
 use draftr_common::kv::KvStore;
 use draftr_reservations_migration::MigratorTrait;
 use sea_orm::DatabaseConnection;
@@ -19,6 +20,7 @@ use crate::config::ReservationsSettings;
 use crate::service::ReservationService;
 
 pub struct App {
+    statements: StatementCounter,
     listener: TcpListener,
     port: u16,
     router: axum::Router,
@@ -36,8 +38,7 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 
 impl App {
     pub async fn build(settings: ReservationsSettings) -> anyhow::Result<Self> {
-        let kv = draftr_common::kv::connect(&settings.redis).await?;
-        let keys = KeySource::Url(settings.jwks_url.clone());
+        let (kv, keys) = settings.subgraph.token_sources().await?;
         Self::build_with(settings, kv, keys).await
     }
 
@@ -48,21 +49,18 @@ impl App {
         kv: Arc<dyn KvStore>,
         keys: KeySource,
     ) -> anyhow::Result<Self> {
-        let db = draftr_common::db::connect(&settings.database).await?;
+        let (db, statements) =
+            draftr_common::db::connect_counted(&settings.subgraph.database).await?;
         migrate(&db).await?;
-        let policy = TokenPolicy {
-            issuer: settings.issuer.clone(),
-            audience: settings.audience.clone(),
-        };
-        let verifier = TokenVerifier::new(keys, &policy, kv).await?;
+        let identify = settings.subgraph.identify(keys, kv).await?;
         let catalog = Arc::new(CatalogClient::new(
             settings.catalog_url.clone(),
-            settings.service_token.clone(),
+            settings.subgraph.service_token.clone(),
             settings.calls.clone(),
         )?);
         let payments = Arc::new(PaymentsClient::new(
             settings.payments_url.clone(),
-            settings.service_token.clone(),
+            settings.subgraph.service_token.clone(),
             settings.calls.clone(),
         )?);
         let service = Arc::new(ReservationService::new(
@@ -71,23 +69,19 @@ impl App {
             payments,
             settings.booking.clone(),
         ));
-        let identify = Identify {
-            verifier: Arc::new(verifier),
-            trusted_proxies: settings.trusted_proxies.clone(),
-            service_token: settings.service_token.clone(),
-        };
         let schema = crate::graphql::schema(service.clone());
         let router = subgraph_app(schema, identify, db, axum::Router::new());
-        let listener = TcpListener::bind(&settings.listen).await?;
+        let listener = TcpListener::bind(&settings.subgraph.listen).await?;
         let port = listener.local_addr()?.port();
         Ok(Self {
+            statements,
             listener,
             port,
             router,
             service,
             reconcile_every: Duration::from_millis(settings.booking.reconcile_interval_ms.max(50)),
             bus: draftr_common::stream::RedisStreamBus::from_settings(
-                &settings.redis,
+                &settings.subgraph.redis,
                 "reservations",
                 Duration::from_secs(30),
             )
@@ -101,6 +95,11 @@ impl App {
     pub fn with_event_bus(mut self, bus: Arc<dyn EventBus>) -> Self {
         self.bus = Some(bus);
         self
+    }
+
+    /// Statements run on this service's database so far.
+    pub fn statements(&self) -> StatementCounter {
+        self.statements.clone()
     }
 
     pub fn port(&self) -> u16 {

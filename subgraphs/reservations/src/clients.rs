@@ -79,9 +79,10 @@ impl CatalogClient {
                 .as_i64()
                 .and_then(|n| i32::try_from(n).ok())
                 .ok_or_else(|| malformed("catalog", "maxGuests"))?,
-            cancellation_policy: CancellationPolicy::parse(
-                q["cancellationPolicy"].as_str().unwrap_or_default(),
-            ),
+            cancellation_policy: q["cancellationPolicy"]
+                .as_str()
+                .and_then(|p| CancellationPolicy::parse(p).ok())
+                .ok_or_else(|| malformed("catalog", "cancellationPolicy"))?,
         }))
     }
 }
@@ -90,7 +91,55 @@ impl CatalogClient {
 #[derive(Debug, Clone)]
 pub struct PaymentInfo {
     pub id: Uuid,
-    pub status: String,
+    pub status: PaymentState,
+}
+
+/// A payment's status, in payments' own vocabulary (its `PaymentStatus` enum). A value outside
+/// it is a malformed answer, never guessed at: the reconciler decides from it whether money is
+/// held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentState {
+    /// Sent to the provider; the outcome is not known yet.
+    Pending,
+    Authorized,
+    Captured,
+    Canceled,
+    Refunded,
+    PartiallyRefunded,
+    Failed,
+}
+
+impl PaymentState {
+    const ALL: [Self; 7] = [
+        Self::Pending,
+        Self::Authorized,
+        Self::Captured,
+        Self::Canceled,
+        Self::Refunded,
+        Self::PartiallyRefunded,
+        Self::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Authorized => "AUTHORIZED",
+            Self::Captured => "CAPTURED",
+            Self::Canceled => "CANCELED",
+            Self::Refunded => "REFUNDED",
+            Self::PartiallyRefunded => "PARTIALLY_REFUNDED",
+            Self::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.as_str() == s)
+    }
+
+    /// The guest's money is authorized or taken: the booking it pays for can be confirmed.
+    pub fn holds_money(self) -> bool {
+        matches!(self, Self::Authorized | Self::Captured)
+    }
 }
 
 pub struct PaymentsClient(ServiceClient);
@@ -108,8 +157,8 @@ fn payment_info(v: &Value) -> Result<Option<PaymentInfo>, CallError> {
             .ok_or_else(|| malformed("payments", "id"))?,
         status: v["status"]
             .as_str()
-            .ok_or_else(|| malformed("payments", "status"))?
-            .to_owned(),
+            .and_then(PaymentState::parse)
+            .ok_or_else(|| malformed("payments", "status"))?,
     }))
 }
 
@@ -225,5 +274,24 @@ impl PaymentsClient {
             )
             .await?;
         payment_info(&data["paymentForReservation"])
+    }
+}
+
+#[cfg(test)]
+mod payment_state_tests {
+    use super::*;
+
+    #[test]
+    fn payment_states_round_trip_and_unknown_ones_are_malformed() {
+        for state in PaymentState::ALL {
+            assert_eq!(PaymentState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(PaymentState::parse("AUTHORISED"), None);
+        let answer = serde_json::json!({ "id": Uuid::nil().to_string(), "status": "SOMETHING" });
+        assert!(matches!(
+            payment_info(&answer),
+            Err(CallError::Unavailable { .. })
+        ));
+        assert!(PaymentState::Captured.holds_money() && !PaymentState::Pending.holds_money());
     }
 }

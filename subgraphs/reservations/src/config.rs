@@ -1,26 +1,16 @@
 //! Settings of the reservations subgraph (`DRAFTR_RESERVATIONS__…` environment variables
 //! override).
 
-use draftr_common::config::{DatabaseSettings, RedisSettings};
+use draftr_common::config::{Subgraph, SubgraphSettings};
 use draftr_common::service_client::CallPolicy;
-use ipnet::IpNet;
-use secrecy::SecretString;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct ReservationsSettings {
-    pub listen: String,
-    pub database: DatabaseSettings,
-    /// The shared revocation list (the same Redis as auth), and the event stream the outbox
-    /// is relayed to.
-    pub redis: RedisSettings,
-    pub jwks_url: String,
-    pub issuer: String,
-    pub audience: String,
-    pub trusted_proxies: Vec<IpNet>,
-    /// The credential shared by Draftr's subgraphs for service-only operations.
-    pub service_token: Option<SecretString>,
+    /// Listen address, database, Redis, token policy, trusted proxies, service credential.
+    #[serde(flatten)]
+    pub subgraph: SubgraphSettings<Self>,
     /// Catalog's GraphQL endpoint (quotes).
     pub catalog_url: String,
     /// Payments' GraphQL endpoint (authorize, capture, cancel, refund).
@@ -60,20 +50,7 @@ impl Default for BookingSettings {
 impl Default for ReservationsSettings {
     fn default() -> Self {
         Self {
-            listen: "127.0.0.1:4003".to_owned(),
-            database: DatabaseSettings {
-                url: SecretString::from("sqlite://.draftr-data/reservations.db"),
-                ..Default::default()
-            },
-            redis: RedisSettings::default(),
-            jwks_url: "http://127.0.0.1:4001/.well-known/jwks.json".to_owned(),
-            issuer: "draftr-auth".to_owned(),
-            audience: "draftr".to_owned(),
-            trusted_proxies: vec![
-                "127.0.0.1/32".parse().expect("net"),
-                "::1/128".parse().expect("net"),
-            ],
-            service_token: None,
+            subgraph: SubgraphSettings::default(),
             catalog_url: "http://127.0.0.1:4002/".to_owned(),
             payments_url: "http://127.0.0.1:4004/".to_owned(),
             calls: CallPolicy::default(),
@@ -81,4 +58,9 @@ impl Default for ReservationsSettings {
             relay_interval_ms: 100,
         }
     }
+}
+
+impl Subgraph for ReservationsSettings {
+    const NAME: &'static str = "reservations";
+    const PORT: u16 = 4003;
 }

@@ -1,5 +1,10 @@
-//! Booking rules: what a valid stay is, what it costs, and what a cancellation gives back.
-//! No GraphQL, no HTTP, no database.
+//! Booking rules: what a valid stay is, what it costs, what a cancellation gives back, and
+//! the values a reservation's state is stored as.
+//!
+//! Everything here is a pure function of its arguments: no I/O, no clock, no database. The
+//! status and policy enums derive `async_graphql::Enum` because the API shows exactly the
+//! stored set; the database holds their `as_str()`, and reading back a value this build does
+//! not know is an internal error, never a guess.
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use sha2::{Digest, Sha256};
@@ -19,6 +24,14 @@ pub enum ReservationStatus {
 }
 
 impl ReservationStatus {
+    pub const ALL: [Self; 4] = [
+        Self::Pending,
+        Self::Confirmed,
+        Self::Cancelled,
+        Self::Failed,
+    ];
+
+    /// The value in the `status` column.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "PENDING",
@@ -28,18 +41,76 @@ impl ReservationStatus {
         }
     }
 
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "CONFIRMED" => Self::Confirmed,
-            "CANCELLED" => Self::Cancelled,
-            "FAILED" => Self::Failed,
-            _ => Self::Pending,
-        }
+    /// Reads a stored `status`.
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| unknown_stored("reservation status", s))
+    }
+
+    /// Whether a reservation in this state occupies the calendar.
+    pub fn is_active(self) -> bool {
+        ACTIVE.contains(&self)
     }
 }
 
-/// The states that occupy the calendar (the exclusion constraint's `WHERE`).
-pub const ACTIVE: [&str; 2] = ["PENDING", "CONFIRMED"];
+/// The states that occupy the calendar: the exclusion constraint's (and the SQLite triggers')
+/// `status IN ('PENDING', 'CONFIRMED')`, so it must change with the migration.
+pub const ACTIVE: [ReservationStatus; 2] =
+    [ReservationStatus::Pending, ReservationStatus::Confirmed];
+
+/// Why a booking failed, kept in `failure_code` so a repeat of the same idempotency key gets
+/// the same answer, and sent in the `reservation.failed` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureCode {
+    /// Payments declined the card: nothing was authorized.
+    PaymentDeclined,
+    /// Payments could not be reached, so whether it authorized is unknown: compensated.
+    PaymentUnavailable,
+    /// The saga that held the dates went away and the reconciler released them.
+    HoldExpired,
+    /// Payments refused the payment method as invalid input.
+    BadUserInput,
+    /// Payments refused for a reason of its own.
+    Internal,
+}
+
+impl FailureCode {
+    pub const ALL: [Self; 5] = [
+        Self::PaymentDeclined,
+        Self::PaymentUnavailable,
+        Self::HoldExpired,
+        Self::BadUserInput,
+        Self::Internal,
+    ];
+
+    /// The value in the `failure_code` column and the event's `failureCode`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PaymentDeclined => "PAYMENT_DECLINED",
+            Self::PaymentUnavailable => "PAYMENT_UNAVAILABLE",
+            Self::HoldExpired => "HOLD_EXPIRED",
+            Self::BadUserInput => "BAD_USER_INPUT",
+            Self::Internal => "INTERNAL",
+        }
+    }
+
+    /// Reads a stored `failure_code`.
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| unknown_stored("failure code", s))
+    }
+}
+
+/// A stored value this build cannot read: the row was written by a newer build, or by hand.
+fn unknown_stored(what: &str, value: &str) -> Error {
+    Error::Internal(anyhow::anyhow!(
+        "the database holds {what} {value:?}, which this build does not know"
+    ))
+}
 
 #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CancellationPolicy {
@@ -52,6 +123,8 @@ pub enum CancellationPolicy {
 pub const CHECK_IN_HOUR_UTC: u32 = 15;
 
 impl CancellationPolicy {
+    pub const ALL: [Self; 3] = [Self::Flexible, Self::Moderate, Self::Strict];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Flexible => "FLEXIBLE",
@@ -60,12 +133,12 @@ impl CancellationPolicy {
         }
     }
 
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "FLEXIBLE" => Self::Flexible,
-            "STRICT" => Self::Strict,
-            _ => Self::Moderate,
-        }
+    /// Reads a stored `cancellation_policy`.
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| unknown_stored("cancellation policy", s))
     }
 
     /// The percentage of the total refunded when cancelling `before` the stay starts:
@@ -242,6 +315,47 @@ mod tests {
         assert!(validate_stay(d("2027-01-02"), d("2027-02-02"), 2, today, rules).is_err());
         assert!(validate_stay(d("2028-06-01"), d("2028-06-02"), 2, today, rules).is_err());
         assert!(validate_stay(d("2027-01-02"), d("2027-01-03"), 0, today, rules).is_err());
+    }
+
+    #[test]
+    fn stored_values_read_back_as_written_and_unknown_ones_are_errors() {
+        for status in ReservationStatus::ALL {
+            assert_eq!(ReservationStatus::parse(status.as_str()).unwrap(), status);
+        }
+        for policy in CancellationPolicy::ALL {
+            assert_eq!(CancellationPolicy::parse(policy.as_str()).unwrap(), policy);
+        }
+        for code in FailureCode::ALL {
+            assert_eq!(FailureCode::parse(code.as_str()).unwrap(), code);
+        }
+        // What rows already hold: these strings must never change.
+        let stored: Vec<_> = FailureCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            stored,
+            [
+                "PAYMENT_DECLINED",
+                "PAYMENT_UNAVAILABLE",
+                "HOLD_EXPIRED",
+                "BAD_USER_INPUT",
+                "INTERNAL"
+            ]
+        );
+        let active: Vec<_> = ACTIVE.iter().map(|s| s.as_str()).collect();
+        assert_eq!(active, ["PENDING", "CONFIRMED"], "the migration's WHERE");
+        assert!(!ReservationStatus::Cancelled.is_active());
+
+        for err in [
+            ReservationStatus::parse("pending").unwrap_err(),
+            ReservationStatus::parse("").unwrap_err(),
+            CancellationPolicy::parse("LENIENT").unwrap_err(),
+            FailureCode::parse("CARD_EXPIRED").unwrap_err(),
+        ] {
+            assert!(matches!(err, Error::Internal(_)), "{err:?}");
+        }
+        let Error::Internal(cause) = CancellationPolicy::parse("LENIENT").unwrap_err() else {
+            unreachable!()
+        };
+        assert!(cause.to_string().contains("\"LENIENT\""), "{cause}");
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! The reservations subgraph's GraphQL API (API.md, "reservations").
+//! The reservations subgraph's GraphQL API: reservations, quotes, and the booking calendar
+//! that extends catalog's `Property` and auth's `User`.
 //!
 //! A reservation is visible to its guest, the property's host and admins; to anyone else it
-//! does not exist (NOT_FOUND), through `reservation`, lists and `_entities` alike.
+//! does not exist: `reservation` answers NOT_FOUND, lists leave it out, and `_entities`
+//! resolves the reference to null (as federation expects of an entity the caller cannot see).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -128,12 +130,12 @@ impl Reservation {
     async fn total(&self) -> Money {
         Money::minor_units(self.0.total_amount, &self.0.currency)
     }
-    async fn status(&self) -> ReservationStatus {
-        ReservationStatus::parse(&self.0.status)
+    async fn status(&self) -> ApiResult<ReservationStatus> {
+        Ok(ReservationStatus::parse(&self.0.status)?)
     }
     /// The property's policy when this was booked; it decides the refund on cancellation.
-    async fn cancellation_policy(&self) -> CancellationPolicy {
-        CancellationPolicy::parse(&self.0.cancellation_policy)
+    async fn cancellation_policy(&self) -> ApiResult<CancellationPolicy> {
+        Ok(CancellationPolicy::parse(&self.0.cancellation_policy)?)
     }
     /// What the cancellation gives back under that policy.
     async fn refund(&self) -> Option<Money> {
@@ -260,15 +262,14 @@ fn may_see(ctx: &Context<'_>, me: Option<&Claims>, r: &service::Reservation) -> 
         || me.is_some_and(|c| c.is_admin() || c.sub == r.guest_id || c.sub == r.host_id)
 }
 
-async fn visible(ctx: &Context<'_>, id: Uuid) -> ApiResult<service::Reservation> {
+/// The reservation, if it exists and the caller may see it.
+async fn visible(ctx: &Context<'_>, id: Uuid) -> ApiResult<Option<service::Reservation>> {
     let me = viewer(ctx).user()?;
     let found = ctx
         .data_unchecked::<DataLoader<ReservationLoader>>()
         .load_one(id)
         .await?;
-    found
-        .filter(|r| may_see(ctx, me, r))
-        .ok_or_else(|| ApiError::not_found("reservation not found"))
+    Ok(found.filter(|r| may_see(ctx, me, r)))
 }
 
 async fn list(
@@ -306,7 +307,10 @@ impl Query {
     /// (Null with a NOT_FOUND error when it does not exist or is someone else's.)
     async fn reservation(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Reservation>> {
         viewer(ctx).require_user()?;
-        Ok(Some(Reservation(visible(ctx, parse_id("id", &id)?).await?)))
+        match visible(ctx, parse_id("id", &id)?).await? {
+            Some(r) => Ok(Some(Reservation(r))),
+            None => Err(ApiError::not_found("reservation not found")),
+        }
     }
 
     /// Admins: every reservation. Others: those they booked or host.
@@ -357,11 +361,17 @@ impl Query {
         })
     }
 
+    /// Federation: null for an id that is not a reservation the caller may see.
     #[graphql(entity)]
-    async fn find_reservation_by_id(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Reservation> {
-        let id = Uuid::parse_str(id.as_str())
-            .map_err(|_| ApiError::not_found("reservation not found"))?;
-        Ok(Reservation(visible(ctx, id).await?))
+    async fn find_reservation_by_id(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> ApiResult<Option<Reservation>> {
+        let Ok(id) = Uuid::parse_str(id.as_str()) else {
+            return Ok(None);
+        };
+        Ok(visible(ctx, id).await?.map(Reservation))
     }
 
     #[graphql(entity)]

@@ -4,6 +4,10 @@
 //! hold the dates (the database makes overlapping holds impossible), authorize through
 //! payments, confirm with an outbox event in one transaction, capture; any failure after the
 //! hold is compensated. A reconciler finishes or compensates whatever a crash interrupted.
+//!
+//! For the booking path read [`service`] (then its `booking`, `settlement` and `cancellation`
+//! stages), `store` for the statements and the constraints they rely on, and [`domain`] for
+//! the rules.
 #![forbid(unsafe_code)]
 
 pub mod app;

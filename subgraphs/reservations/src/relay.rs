@@ -21,8 +21,8 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOr
 
 use crate::store::outbox;
 
-/// The topic reservation events travel on.
-pub const TOPIC: &str = "reservations";
+/// The topic reservation events travel on (the event contract's).
+pub use draftr_common::events::reservation::TOPIC;
 
 /// How far back the outbox is published again after the bus lost its data.
 const REPLAY_WINDOW: chrono::Duration = chrono::Duration::hours(24);
@@ -88,6 +88,8 @@ impl Relay {
     }
 }
 
+/// The bus envelope of an outbox row. The payload is published as written (a serialized
+/// `ReservationEvent`), so rows written by an older build go out unchanged too.
 fn event_of(row: &outbox::Model) -> anyhow::Result<Event> {
     Ok(Event {
         id: row.id,

@@ -1,4 +1,4 @@
-//! sea-orm entities of the reservations tables (see the migration for the constraints).
+//! sea-orm entities of the two tables (the migration has the columns' constraints).
 
 pub mod reservations {
     use sea_orm::entity::prelude::*;

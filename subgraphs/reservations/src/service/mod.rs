@@ -1,0 +1,124 @@
+//! Reservations and the booking saga (docs/architecture.md, "The booking saga"), one stage
+//! per file:
+//! - booking, in `booking.rs`: validate → quote (catalog) → hold (insert PENDING; the database
+//!   refuses an overlapping hold) → authorize (payments) → confirm + outbox event in one
+//!   transaction → capture, and the answer to a repeated idempotency key;
+//! - settlement, in `settlement.rs`: capture, compensation, and how a hold whose saga is gone
+//!   is ended;
+//! - cancellation, in `cancellation.rs`: a guest's cancellation with the policy's refund, and
+//!   an admin's delete.
+//!
+//! Every step after the hold either moves the saga forward or compensates it, and every step
+//! is safe to repeat, because the reconciler ([`crate::reconciler`]) repeats whatever a crash
+//! interrupted with the same settlement functions the saga uses. The statements themselves
+//! are in `crate::store`.
+
+mod booking;
+mod cancellation;
+mod settlement;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use crate::clients::{CatalogClient, PaymentsClient};
+use crate::config::BookingSettings;
+use crate::domain::{CancellationPolicy, StayRules};
+use crate::error::Error;
+use crate::store::queries;
+
+pub use crate::store::{Reservation, Scope};
+pub(crate) use settlement::Settled;
+
+/// What a guest asks to book.
+#[derive(Debug, Clone)]
+pub struct BookingRequest {
+    pub property_id: Uuid,
+    pub check_in: NaiveDate,
+    pub check_out: NaiveDate,
+    pub guests: i32,
+    pub payment_method: String,
+    pub idempotency_key: String,
+}
+
+/// The price of a stay, as the server computes it.
+#[derive(Debug, Clone)]
+pub struct PricedStay {
+    pub property_id: Uuid,
+    pub check_in: NaiveDate,
+    pub check_out: NaiveDate,
+    pub guests: i32,
+    pub nights: i64,
+    pub nightly_rate: i64,
+    pub total: i64,
+    pub currency: String,
+    pub cancellation_policy: CancellationPolicy,
+    pub available: bool,
+}
+
+pub struct ReservationService {
+    db: DatabaseConnection,
+    catalog: Arc<CatalogClient>,
+    payments: Arc<PaymentsClient>,
+    rules: BookingSettings,
+}
+
+impl ReservationService {
+    pub fn new(
+        db: DatabaseConnection,
+        catalog: Arc<CatalogClient>,
+        payments: Arc<PaymentsClient>,
+        rules: BookingSettings,
+    ) -> Self {
+        Self {
+            db,
+            catalog,
+            payments,
+            rules,
+        }
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    fn stay_rules(&self) -> StayRules {
+        StayRules {
+            max_nights: self.rules.max_nights,
+            max_days_ahead: self.rules.max_days_ahead,
+        }
+    }
+
+    pub async fn require(&self, id: Uuid) -> Result<Reservation, Error> {
+        queries::require(&self.db, id).await
+    }
+
+    pub async fn get_many(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Reservation>, Error> {
+        queries::get_many(&self.db, ids).await
+    }
+
+    /// Newest first, after the cursor's id; whether more follow.
+    pub async fn page(
+        &self,
+        scope: Scope,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> Result<(Vec<Reservation>, bool), Error> {
+        queries::page(&self.db, scope, after, limit).await
+    }
+
+    pub async fn count(&self, scope: Scope) -> Result<u64, Error> {
+        queries::count(&self.db, scope).await
+    }
+
+    /// Active bookings overlapping each `(property, from, to)`.
+    pub async fn calendar(
+        &self,
+        keys: &[(Uuid, NaiveDate, NaiveDate)],
+    ) -> Result<HashMap<(Uuid, NaiveDate, NaiveDate), Vec<(NaiveDate, NaiveDate)>>, Error> {
+        queries::calendar(&self.db, keys).await
+    }
+}

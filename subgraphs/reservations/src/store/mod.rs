@@ -1,0 +1,102 @@
+//! The reservations tables: every statement the service runs lives here, so the rules the
+//! database enforces (no overlapping active stays, one reservation per idempotency key) and
+//! the way the code relies on them can be read together.
+//!
+//! - reads, in [`queries`];
+//! - inserting a PENDING hold, which the database refuses for taken dates, in [`hold`];
+//! - the one way a status changes (conditionally, with its outbox event, in one
+//!   transaction), in [`transition`];
+//! - the payment flags (`captured`, `compensation_pending`) and deletion, which change no
+//!   status and announce nothing, in [`bookkeeping`].
+
+pub mod bookkeeping;
+pub mod entities;
+pub mod hold;
+pub mod queries;
+pub mod transition;
+
+use draftr_common::db::Constraint;
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement};
+use uuid::Uuid;
+
+pub use entities::{outbox, reservations};
+pub use hold::{HoldError, insert_hold};
+pub use queries::Scope;
+pub use transition::{Change, transition};
+
+pub use reservations::Model as Reservation;
+
+/// No two active reservations of one property overlap: an exclusion constraint on
+/// PostgreSQL; on SQLite, triggers that abort with this name as their message.
+pub const NO_OVERLAP: Constraint = Constraint {
+    postgres: "reservations_no_overlap",
+    sqlite: "reservations_no_overlap",
+};
+
+/// One reservation per guest and idempotency key (a retried booking finds the first
+/// attempt). SQLite names a unique constraint by its columns.
+pub const IDEMPOTENCY_KEY: Constraint = Constraint {
+    postgres: "reservations_idempotency_key",
+    sqlite: "reservations.guest_id, reservations.idempotency_key",
+};
+
+/// On PostgreSQL, takes the property's transaction-scoped advisory lock, so holds and
+/// confirmations of one property take turns (see [`hold::insert_hold`]); SQLite already runs
+/// one writer at a time.
+async fn lock_property(txn: &impl ConnectionTrait, property: Uuid) -> Result<(), DbErr> {
+    if txn.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    // The random half of the id (the first half of a UUIDv7 is its timestamp).
+    let key = i64::from_be_bytes(property.as_bytes()[8..].try_into().expect("8 bytes"));
+    txn.execute_raw(Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1)",
+        [key.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Rows for unit tests of what is computed from a reservation.
+#[cfg(test)]
+pub mod testing {
+    use chrono::Utc;
+    use uuid::Uuid;
+
+    use super::Reservation;
+
+    /// A PENDING hold of three nights for 300.00 EUR, with fresh ids.
+    pub fn row() -> Reservation {
+        let now = Utc::now();
+        Reservation {
+            id: Uuid::now_v7(),
+            property_id: Uuid::now_v7(),
+            property_title: "Loft".into(),
+            guest_id: Uuid::now_v7(),
+            host_id: Uuid::now_v7(),
+            check_in: "2027-03-01".parse().unwrap(),
+            check_out: "2027-03-04".parse().unwrap(),
+            guests: 2,
+            nights: 3,
+            total_amount: 30_000,
+            currency: "EUR".into(),
+            cancellation_policy: "MODERATE".into(),
+            status: "PENDING".into(),
+            idempotency_key: "4b1f0f2e-7c1c-4a55-9a5e-0d9f1f7f9a10".into(),
+            request_fingerprint: "f".repeat(64),
+            payment_method: "pm_card_visa".into(),
+            payment_id: None,
+            captured: false,
+            compensation_pending: false,
+            refund_amount: None,
+            failure_code: None,
+            created_at: now,
+            updated_at: now,
+            cancelled_at: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
