@@ -12,10 +12,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use draftr_common::Viewer;
+use draftr_common::db::StatementCounter;
 use draftr_common::events::EventBus;
 use draftr_common::graphql::subgraph_app;
-use draftr_common::http::{Identify, serve};
-use draftr_common::jwt::{KeySource, TokenPolicy, TokenVerifier};
+use draftr_common::http::serve;
+use draftr_common::jwt::{KeySource, TokenVerifier};
 use draftr_common::kv::KvStore;
 use draftr_common::service_client::ServiceClient;
 use draftr_notifications_migration::MigratorTrait;
@@ -28,8 +29,10 @@ use crate::consumer::Consumer;
 use crate::graphql::NotificationsSchema;
 use crate::live::LiveHub;
 use crate::mailer::{Mailer, Transport};
+use crate::service::NotificationService;
 
 pub struct App {
+    statements: StatementCounter,
     listener: TcpListener,
     port: u16,
     router: axum::Router,
@@ -40,6 +43,7 @@ pub struct App {
     bus: Option<Arc<dyn EventBus>>,
 }
 
+/// Applies the notifications migrations (also run by `draftr migrate`).
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     draftr_notifications_migration::Migrator::up(db, None).await?;
     Ok(())
@@ -51,14 +55,14 @@ struct WsState {
     verifier: Arc<TokenVerifier>,
 }
 
-/// `GET /ws`: graphql-ws (and the older subscriptions-transport-ws). The token may come on the
-/// upgrade request's `Authorization` header or in `connection_init` as
-/// `{ "authorization": "Bearer …" }`; a connection without a valid one is refused.
 /// Per-connection buffer of the subscription socket; messages larger than it still pass.
 const WS_BUFFER: usize = 4 * 1024;
 /// The largest message a subscription client may send (a subscribe with its query).
 pub const WS_MAX_MESSAGE: usize = 64 * 1024;
 
+/// `GET /ws`: graphql-ws (and the older subscriptions-transport-ws). The token may come on the
+/// upgrade request's `Authorization` header or in `connection_init` as
+/// `{ "authorization": "Bearer …" }`; a connection without a valid one is refused.
 async fn ws(
     State(state): State<WsState>,
     protocol: GraphQLProtocol,
@@ -112,9 +116,9 @@ async fn ws(
 }
 
 impl App {
+    /// Connects, migrates and binds; tokens are verified with auth's JWKS from `settings`.
     pub async fn build(settings: NotificationsSettings) -> anyhow::Result<Self> {
-        let kv = draftr_common::kv::connect(&settings.redis).await?;
-        let keys = KeySource::Url(settings.jwks_url.clone());
+        let (kv, keys) = settings.subgraph.token_sources().await?;
         Self::build_with(settings, kv, keys).await
     }
 
@@ -124,19 +128,18 @@ impl App {
         kv: Arc<dyn KvStore>,
         keys: KeySource,
     ) -> anyhow::Result<Self> {
-        let db = draftr_common::db::connect(&settings.database).await?;
+        let (db, statements) =
+            draftr_common::db::connect_counted(&settings.subgraph.database).await?;
         migrate(&db).await?;
-        let policy = TokenPolicy {
-            issuer: settings.issuer.clone(),
-            audience: settings.audience.clone(),
-        };
-        let verifier = Arc::new(TokenVerifier::new(keys, &policy, kv).await?);
-        let hub = match &settings.redis.url {
-            Some(url) => LiveHub::redis(url.expose_secret(), settings.redis.namespace()).await?,
+        let identify = settings.subgraph.identify(keys, kv).await?;
+        let hub = match &settings.subgraph.redis.url {
+            Some(url) => {
+                LiveHub::redis(url.expose_secret(), settings.subgraph.redis.namespace()).await?
+            }
             None => LiveHub::local(),
         };
         let bus = draftr_common::stream::RedisStreamBus::from_settings(
-            &settings.redis,
+            &settings.subgraph.redis,
             "notifications",
             Duration::from_millis(settings.reclaim_idle_ms.max(100)),
         )
@@ -144,31 +147,28 @@ impl App {
         let auth = ServiceClient::new(
             "auth",
             settings.auth_url.clone(),
-            settings.service_token.clone(),
+            settings.subgraph.service_token.clone(),
             settings.calls.clone(),
         )?;
-        let consumer = Arc::new(Consumer::new(db.clone(), hub.clone(), auth));
+        let service = Arc::new(NotificationService::new(db.clone()));
+        let consumer = Arc::new(Consumer::new(service.clone(), hub.clone(), auth));
         let mailer = Arc::new(Mailer::new(
             db.clone(),
             Transport::from_settings(&settings.mail)?,
             settings.mail.clone(),
         ));
-        let schema = crate::graphql::schema(db.clone(), hub.clone());
-        let identify = Identify {
-            verifier: verifier.clone(),
-            trusted_proxies: settings.trusted_proxies.clone(),
-            service_token: settings.service_token.clone(),
-        };
+        let schema = crate::graphql::schema(service, hub.clone());
         let ws_routes = axum::Router::new()
             .route("/ws", get(ws))
             .with_state(WsState {
                 schema: schema.clone(),
-                verifier,
+                verifier: identify.verifier.clone(),
             });
         let router = subgraph_app(schema, identify, db.clone(), ws_routes);
-        let listener = TcpListener::bind(&settings.listen).await?;
+        let listener = TcpListener::bind(&settings.subgraph.listen).await?;
         let port = listener.local_addr()?.port();
         Ok(Self {
+            statements,
             listener,
             port,
             router,
@@ -184,6 +184,11 @@ impl App {
     pub fn with_event_bus(mut self, bus: Arc<dyn EventBus>) -> Self {
         self.bus = Some(bus);
         self
+    }
+
+    /// Statements run on this service's database so far.
+    pub fn statements(&self) -> StatementCounter {
+        self.statements.clone()
     }
 
     pub fn port(&self) -> u16 {

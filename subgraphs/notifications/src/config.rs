@@ -1,24 +1,17 @@
 //! Settings of the notifications subgraph (`DRAFTR_NOTIFICATIONS__…` environment variables
 //! override).
 
-use draftr_common::config::{DatabaseSettings, RedisSettings};
+use draftr_common::config::{Subgraph, SubgraphSettings};
 use draftr_common::service_client::CallPolicy;
-use ipnet::IpNet;
 use secrecy::SecretString;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct NotificationsSettings {
-    pub listen: String,
-    pub database: DatabaseSettings,
-    /// Revocations, the event stream and the live fan-out channel.
-    pub redis: RedisSettings,
-    pub jwks_url: String,
-    pub issuer: String,
-    pub audience: String,
-    pub trusted_proxies: Vec<IpNet>,
-    pub service_token: Option<SecretString>,
+    /// Listen address, database, Redis, token policy, trusted proxies, service credential.
+    #[serde(flatten)]
+    pub subgraph: SubgraphSettings<Self>,
     /// Where recipients' addresses and names are looked up (a service call).
     pub auth_url: String,
     pub calls: CallPolicy,
@@ -72,24 +65,16 @@ impl Default for MailSettings {
 impl Default for NotificationsSettings {
     fn default() -> Self {
         Self {
-            listen: "127.0.0.1:4005".to_owned(),
-            database: DatabaseSettings {
-                url: SecretString::from("sqlite://.draftr-data/notifications.db"),
-                ..Default::default()
-            },
-            redis: RedisSettings::default(),
-            jwks_url: "http://127.0.0.1:4001/.well-known/jwks.json".to_owned(),
-            issuer: "draftr-auth".to_owned(),
-            audience: "draftr".to_owned(),
-            trusted_proxies: vec![
-                "127.0.0.1/32".parse().expect("net"),
-                "::1/128".parse().expect("net"),
-            ],
-            service_token: None,
+            subgraph: SubgraphSettings::default(),
             auth_url: "http://127.0.0.1:4001/".to_owned(),
             calls: CallPolicy::default(),
             mail: MailSettings::default(),
             reclaim_idle_ms: 30_000,
         }
     }
+}
+
+impl Subgraph for NotificationsSettings {
+    const NAME: &'static str = "notifications";
+    const PORT: u16 = 4005;
 }

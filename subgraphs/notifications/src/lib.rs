@@ -4,6 +4,12 @@
 //! it calls for (one row per email, keyed by event, kind and user, so a redelivered event adds
 //! nothing), sends them over SMTP with retries, and pushes live updates to graphql-ws
 //! subscribers (`/ws`), fanned out to every replica through Redis pub/sub.
+//!
+//! The shape every subgraph has: [`config`], [`error`](Error), [`app`], [`graphql`] (the API),
+//! [`service`] (what the API and the consumer ask of the table), `domain` (the kinds and states
+//! of an email, and the text of each) and `store` (the table and every query on it). Beside
+//! them the two ends of the pipeline: [`consumer`] (events in) and [`mailer`] with [`smtp`]
+//! (emails out), and [`live`] (the subscriptions' fan-out).
 #![forbid(unsafe_code)]
 
 pub mod app;
@@ -12,9 +18,13 @@ pub mod consumer;
 pub mod graphql;
 pub mod live;
 pub mod mailer;
+pub mod service;
 pub mod smtp;
 
+mod domain;
+mod error;
 mod store;
 
 pub use app::App;
 pub use config::NotificationsSettings;
+pub use error::Error;

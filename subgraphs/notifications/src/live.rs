@@ -5,33 +5,16 @@
 //! through a broadcast channel, where each subscription filters what its user may see. Without
 //! Redis (the embedded default, one process) the broadcast channel is used directly.
 
-use chrono::{DateTime, Utc};
+use draftr_common::events::reservation::ReservationEvent;
 use fred::prelude::*;
-use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
-use uuid::Uuid;
 
-/// A change to a reservation, as subscribers are told about it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct LiveUpdate {
-    pub event_id: Uuid,
-    pub kind: String,
-    pub reservation_id: Uuid,
-    pub guest_id: Uuid,
-    pub host_id: Uuid,
-    pub status: String,
-    pub property_title: String,
-    pub check_in: String,
-    pub check_out: String,
-    pub total_amount: i64,
-    pub currency: String,
-    pub occurred_at: DateTime<Utc>,
-}
-
+/// This replica's end of the fan-out. An update is the [`ReservationEvent`] itself, as the
+/// consumer read it, so subscriptions work with the contract's types (dates included) rather
+/// than a second, hand-kept copy of them.
 #[derive(Clone)]
 pub struct LiveHub {
-    local: broadcast::Sender<LiveUpdate>,
+    local: broadcast::Sender<ReservationEvent>,
     redis: Option<(Client, String)>,
 }
 
@@ -72,10 +55,13 @@ impl LiveHub {
             loop {
                 match messages.recv().await {
                     Ok(message) => {
+                        // Anything else on the channel (during a rolling upgrade, an older
+                        // replica's update format) is dropped: subscribers miss it, nothing
+                        // else depends on it.
                         let update = message
                             .value
                             .as_string()
-                            .and_then(|s| serde_json::from_str::<LiveUpdate>(&s).ok());
+                            .and_then(|s| serde_json::from_str::<ReservationEvent>(&s).ok());
                         if let Some(update) = update {
                             let _ = forward.send(update);
                         }
@@ -93,7 +79,8 @@ impl LiveHub {
         })
     }
 
-    pub async fn publish(&self, update: &LiveUpdate) -> anyhow::Result<()> {
+    /// Tells every replica's subscribers (this one's included) about `update`.
+    pub async fn publish(&self, update: &ReservationEvent) -> anyhow::Result<()> {
         match &self.redis {
             Some((client, channel)) => {
                 let _: i64 = client
@@ -107,7 +94,7 @@ impl LiveHub {
         Ok(())
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<LiveUpdate> {
+    pub fn subscribe(&self) -> broadcast::Receiver<ReservationEvent> {
         self.local.subscribe()
     }
 

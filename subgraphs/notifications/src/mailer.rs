@@ -13,24 +13,13 @@ use std::time::Duration;
 use chrono::Utc;
 use lettre::message::{Mailbox, MultiPart, header};
 use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::DatabaseConnection;
 use secrecy::ExposeSecret;
 
 use crate::config::MailSettings;
+use crate::domain::EmailStatus;
 use crate::smtp::{SmtpSender, SmtpTarget};
-use crate::store::notifications;
-
-/// Notification states (`Notification.status`).
-pub mod status {
-    pub const PENDING: &str = "PENDING";
-    pub const SENDING: &str = "SENDING";
-    pub const SENT: &str = "SENT";
-    /// The last attempt failed; another is scheduled.
-    pub const RETRYING: &str = "RETRYING";
-    /// Gave up after the configured attempts.
-    pub const FAILED: &str = "FAILED";
-}
+use crate::store::{notifications, queries};
 
 pub enum Transport {
     Smtp(Box<SmtpSender>),
@@ -85,7 +74,8 @@ pub struct Mailer {
     settings: MailSettings,
 }
 
-/// `<row id@draftr>`: the same for every attempt at the same email.
+/// `<row id@notifications.draftr>`: the same for every attempt at the same email, so a resend
+/// (after a crash mid-send) is recognisably the same message.
 pub fn message_id(row: &notifications::Model) -> String {
     format!("<{}@notifications.draftr>", row.id)
 }
@@ -129,42 +119,18 @@ impl Mailer {
     pub async fn send_due(&self, stopping: impl Fn() -> bool) -> anyhow::Result<usize> {
         let now = Utc::now();
         // Rows a dead mailer left SENDING go back in the queue.
-        notifications::Entity::update_many()
-            .col_expr(notifications::Column::Status, Expr::value(status::RETRYING))
-            .filter(notifications::Column::Status.eq(status::SENDING))
-            .filter(
-                notifications::Column::NextAttemptAt
-                    .lt(now - chrono::Duration::milliseconds(self.settings.stale_sending_ms as i64)),
-            )
-            .exec(&self.db)
-            .await?;
-        let due = notifications::Entity::find()
-            .filter(notifications::Column::Status.is_in([status::PENDING, status::RETRYING]))
-            .filter(notifications::Column::NextAttemptAt.lte(now))
-            .order_by_asc(notifications::Column::NextAttemptAt)
-            .limit(50)
-            .all(&self.db)
-            .await?;
+        queries::requeue_abandoned(
+            &self.db,
+            now - chrono::Duration::milliseconds(self.settings.stale_sending_ms as i64),
+        )
+        .await?;
+        let due = queries::due(&self.db, now, 50).await?;
         let mut sent = 0;
         for row in due {
             if stopping() {
                 break;
             }
-            let claimed = notifications::Entity::update_many()
-                .col_expr(notifications::Column::Status, Expr::value(status::SENDING))
-                .col_expr(
-                    notifications::Column::Attempts,
-                    Expr::value(row.attempts + 1),
-                )
-                .col_expr(
-                    notifications::Column::NextAttemptAt,
-                    Expr::value(Utc::now()),
-                )
-                .filter(notifications::Column::Id.eq(row.id))
-                .filter(notifications::Column::Status.eq(row.status.clone()))
-                .exec(&self.db)
-                .await?;
-            if claimed.rows_affected == 0 {
+            if !queries::claim(&self.db, &row).await? {
                 continue;
             }
             // A message that cannot even be built (an address that does not parse) will not
@@ -179,40 +145,20 @@ impl Mailer {
             };
             match result {
                 Ok(()) => {
-                    notifications::Entity::update_many()
-                        .col_expr(notifications::Column::Status, Expr::value(status::SENT))
-                        .col_expr(notifications::Column::SentAt, Expr::value(Utc::now()))
-                        .col_expr(
-                            notifications::Column::LastError,
-                            Expr::value(Option::<String>::None),
-                        )
-                        .filter(notifications::Column::Id.eq(row.id))
-                        .exec(&self.db)
-                        .await?;
+                    queries::mark_sent(&self.db, row.id).await?;
                     tracing::info!(notification.id = %row.id, notification.kind = %row.kind, "email sent");
                     sent += 1;
                 }
                 Err(e) => {
                     let attempts = row.attempts + 1;
                     let give_up = permanent || attempts >= self.settings.max_attempts;
+                    let status = if give_up {
+                        EmailStatus::Failed
+                    } else {
+                        EmailStatus::Retrying
+                    };
                     let next = Utc::now() + self.backoff(attempts - 1);
-                    notifications::Entity::update_many()
-                        .col_expr(
-                            notifications::Column::Status,
-                            Expr::value(if give_up {
-                                status::FAILED
-                            } else {
-                                status::RETRYING
-                            }),
-                        )
-                        .col_expr(notifications::Column::NextAttemptAt, Expr::value(next))
-                        .col_expr(
-                            notifications::Column::LastError,
-                            Expr::value(e.to_string().chars().take(500).collect::<String>()),
-                        )
-                        .filter(notifications::Column::Id.eq(row.id))
-                        .exec(&self.db)
-                        .await?;
+                    queries::mark_unsent(&self.db, row.id, status, next, &e.to_string()).await?;
                     tracing::warn!(notification.id = %row.id, attempts, error = %e, give_up, "email not sent");
                 }
             }
