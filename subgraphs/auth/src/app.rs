@@ -8,8 +8,8 @@ use axum::routing::get;
 use draftr_auth_migration::MigratorTrait;
 use draftr_common::db::StatementCounter;
 use draftr_common::graphql::subgraph_app;
-use draftr_common::http::{Identify, serve};
-use draftr_common::jwt::{KeySource, SigningKey, TokenPolicy, TokenVerifier};
+use draftr_common::http::serve;
+use draftr_common::jwt::{KeySource, SigningKey};
 use draftr_common::kv::KvStore;
 use jsonwebtoken::jwk::JwkSet;
 use sea_orm::DatabaseConnection;
@@ -68,38 +68,33 @@ fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> 
 }
 
 impl App {
-    /// Connects, migrates and binds, with shared state from `settings.redis`.
+    /// Connects, migrates and binds, with shared state from `settings.subgraph.redis`.
     pub async fn build(settings: AuthSettings) -> anyhow::Result<Self> {
-        let kv = draftr_common::kv::connect(&settings.redis).await?;
+        let kv = draftr_common::kv::connect(&settings.subgraph.redis).await?;
         Self::build_with(settings, kv).await
     }
 
     /// As [`App::build`], with the revocation/throttle store given (the embedded default
     /// shares one in-process store between all subgraphs).
     pub async fn build_with(settings: AuthSettings, kv: Arc<dyn KvStore>) -> anyhow::Result<Self> {
-        let (db, statements) = draftr_common::db::connect_counted(&settings.database).await?;
+        let (db, statements) =
+            draftr_common::db::connect_counted(&settings.subgraph.database).await?;
         migrate(&db).await?;
         let key = load_signing_key(&settings.tokens)?;
         let jwks = key.jwks();
-        let policy = TokenPolicy {
-            issuer: settings.tokens.issuer.clone(),
-            audience: settings.tokens.audience.clone(),
-        };
-        let verifier =
-            TokenVerifier::new(KeySource::Static(jwks.clone()), &policy, kv.clone()).await?;
+        let policy = settings.subgraph.token_policy();
+        let identify = settings
+            .subgraph
+            .identify(KeySource::Static(jwks.clone()), kv.clone())
+            .await?;
         let service = Arc::new(AuthService::new(
             db.clone(),
             Passwords::new()?,
-            TokenIssuer::new(key, settings.tokens.clone()),
+            TokenIssuer::new(key, settings.tokens.clone(), policy.clone()),
             kv.clone(),
             settings.throttle.clone(),
         ));
 
-        let identify = Identify {
-            verifier: Arc::new(verifier),
-            trusted_proxies: settings.trusted_proxies.clone(),
-            service_token: settings.service_token.clone(),
-        };
         let jwks_doc = jwks.clone();
         let own_routes = Router::new().route(
             "/.well-known/jwks.json",
@@ -115,7 +110,7 @@ impl App {
             own_routes,
         );
 
-        let listener = TcpListener::bind(&settings.listen).await?;
+        let listener = TcpListener::bind(&settings.subgraph.listen).await?;
         let port = listener.local_addr()?.port();
         Ok(Self {
             statements,

@@ -1,52 +1,31 @@
 //! Settings of the auth subgraph (`DRAFTR_AUTH__…` environment variables override).
 
-use ipnet::IpNet;
 use std::path::PathBuf;
 
-use draftr_common::config::{DatabaseSettings, RedisSettings};
+use draftr_common::config::{Subgraph, SubgraphSettings};
 use secrecy::SecretString;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
+#[derive(Default)]
 pub struct AuthSettings {
-    pub listen: String,
-    pub database: DatabaseSettings,
-    pub redis: RedisSettings,
+    /// Listen address, database, Redis, the token policy it signs with (`issuer`, `audience`),
+    /// trusted proxies and the service credential.
+    #[serde(flatten)]
+    pub subgraph: SubgraphSettings<Self>,
     pub tokens: TokenSettings,
     pub throttle: ThrottleSettings,
-    /// Peers whose `X-Forwarded-For` is believed (the router, the load balancer in front of it).
-    pub trusted_proxies: Vec<IpNet>,
-    /// The credential other subgraphs present for service-only operations (the same value in
-    /// every subgraph). Unset refuses them all.
-    pub service_token: Option<SecretString>,
 }
 
-impl Default for AuthSettings {
-    fn default() -> Self {
-        Self {
-            listen: "127.0.0.1:4001".to_owned(),
-            database: DatabaseSettings {
-                url: SecretString::from("sqlite://.draftr-data/auth.db"),
-                ..Default::default()
-            },
-            redis: RedisSettings::default(),
-            tokens: TokenSettings::default(),
-            throttle: ThrottleSettings::default(),
-            trusted_proxies: vec![
-                "127.0.0.1/32".parse().expect("net"),
-                "::1/128".parse().expect("net"),
-            ],
-            service_token: None,
-        }
-    }
+impl Subgraph for AuthSettings {
+    const NAME: &'static str = "auth";
+    const PORT: u16 = 4001;
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct TokenSettings {
-    pub issuer: String,
-    pub audience: String,
     /// Access tokens are short-lived: a stolen one is useful for minutes, not days.
     pub access_ttl_secs: u64,
     pub refresh_ttl_secs: u64,
@@ -61,8 +40,6 @@ pub struct TokenSettings {
 impl Default for TokenSettings {
     fn default() -> Self {
         Self {
-            issuer: "draftr-auth".to_owned(),
-            audience: "draftr".to_owned(),
             access_ttl_secs: 15 * 60,
             refresh_ttl_secs: 30 * 24 * 3600,
             signing_key_pem: None,

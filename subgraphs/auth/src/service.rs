@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use draftr_common::db::violates;
 use draftr_common::jwt::revoked_session_key;
 use draftr_common::kv::KvStore;
 use draftr_common::{Claims, Role};
@@ -102,7 +103,7 @@ impl AuthService {
                 tracing::info!(user.id = %user.id, user.role = %user.role, "user registered");
                 Ok(user)
             }
-            Err(err) if draftr_common::db::is_unique_violation(&err) => Err(Error::EmailTaken),
+            Err(err) if violates(&err, users::EMAIL_KEY) => Err(Error::EmailTaken),
             Err(err) => Err(err.into()),
         }
     }

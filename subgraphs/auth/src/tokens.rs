@@ -3,7 +3,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use draftr_common::Role;
-use draftr_common::jwt::{Claims, SigningKey};
+use draftr_common::jwt::{Claims, SigningKey, TokenPolicy};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -13,11 +13,17 @@ use crate::config::TokenSettings;
 pub struct TokenIssuer {
     key: SigningKey,
     settings: TokenSettings,
+    /// The `iss` and `aud` every token carries (the subgraph's shared token policy).
+    policy: TokenPolicy,
 }
 
 impl TokenIssuer {
-    pub fn new(key: SigningKey, settings: TokenSettings) -> Self {
-        Self { key, settings }
+    pub fn new(key: SigningKey, settings: TokenSettings, policy: TokenPolicy) -> Self {
+        Self {
+            key,
+            settings,
+            policy,
+        }
     }
 
     pub fn access_ttl_secs(&self) -> u64 {
@@ -35,8 +41,8 @@ impl TokenIssuer {
             sub: user,
             sid,
             role,
-            iss: self.settings.issuer.clone(),
-            aud: self.settings.audience.clone(),
+            iss: self.policy.issuer.clone(),
+            aud: self.policy.audience.clone(),
             iat: now,
             exp: now + self.settings.access_ttl_secs as i64,
             jti: Uuid::new_v4(),

@@ -8,13 +8,13 @@ use draftr_catalog_migration::MigratorTrait;
 use draftr_common::db::StatementCounter;
 use draftr_common::events::EventBus;
 use draftr_common::graphql::subgraph_app;
-use draftr_common::http::{Identify, serve};
-use draftr_common::jwt::{KeySource, TokenPolicy, TokenVerifier};
+use draftr_common::http::serve;
+use draftr_common::jwt::KeySource;
 use draftr_common::kv::KvStore;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
-use crate::auth_client::AuthClient;
+use crate::clients::AuthClient;
 use crate::config::CatalogSettings;
 use crate::service::CatalogService;
 
@@ -36,8 +36,7 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 impl App {
     /// Connects, migrates and binds; tokens are verified with auth's JWKS from `settings`.
     pub async fn build(settings: CatalogSettings) -> anyhow::Result<Self> {
-        let kv = draftr_common::kv::connect(&settings.redis).await?;
-        let keys = KeySource::Url(settings.jwks_url.clone());
+        let (kv, keys) = settings.subgraph.token_sources().await?;
         Self::build_with(settings, kv, keys).await
     }
 
@@ -48,29 +47,22 @@ impl App {
         kv: Arc<dyn KvStore>,
         keys: KeySource,
     ) -> anyhow::Result<Self> {
-        let (db, statements) = draftr_common::db::connect_counted(&settings.database).await?;
+        let (db, statements) =
+            draftr_common::db::connect_counted(&settings.subgraph.database).await?;
         migrate(&db).await?;
-        let policy = TokenPolicy {
-            issuer: settings.issuer.clone(),
-            audience: settings.audience.clone(),
-        };
-        let verifier = TokenVerifier::new(keys, &policy, kv).await?;
+        let identify = settings.subgraph.identify(keys, kv).await?;
         let service = Arc::new(CatalogService::new(db.clone()));
         let auth = Arc::new(AuthClient::new(
             settings.auth_url.clone(),
-            settings.service_token.clone(),
+            settings.subgraph.service_token.clone(),
+            settings.calls.clone(),
         )?);
-        let identify = Identify {
-            verifier: Arc::new(verifier),
-            trusted_proxies: settings.trusted_proxies.clone(),
-            service_token: settings.service_token.clone(),
-        };
         let schema = crate::graphql::schema(service.clone(), auth);
         let router = subgraph_app(schema, identify, db, Router::new());
-        let listener = TcpListener::bind(&settings.listen).await?;
+        let listener = TcpListener::bind(&settings.subgraph.listen).await?;
         let port = listener.local_addr()?.port();
         let bus = draftr_common::stream::RedisStreamBus::from_settings(
-            &settings.redis,
+            &settings.subgraph.redis,
             "catalog",
             std::time::Duration::from_secs(30),
         )

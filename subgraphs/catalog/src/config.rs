@@ -1,48 +1,38 @@
 //! Settings of the catalog subgraph (`DRAFTR_CATALOG__…` environment variables override).
 
-use ipnet::IpNet;
-
-use draftr_common::config::{DatabaseSettings, RedisSettings};
-use secrecy::SecretString;
+use draftr_common::config::{Subgraph, SubgraphSettings};
+use draftr_common::service_client::CallPolicy;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct CatalogSettings {
-    pub listen: String,
-    pub database: DatabaseSettings,
-    /// The shared revocation list (the same Redis as auth), and the reservation events that
-    /// feed the availability projection.
-    pub redis: RedisSettings,
-    /// Auth's public keys.
-    pub jwks_url: String,
-    pub issuer: String,
-    pub audience: String,
-    pub trusted_proxies: Vec<IpNet>,
+    /// Listen address, database, Redis, token policy, trusted proxies, service credential.
+    #[serde(flatten)]
+    pub subgraph: SubgraphSettings<Self>,
     /// Where catalog tells auth that a user now hosts (a service call).
     pub auth_url: String,
-    /// The credential shared by Draftr's subgraphs for service-only operations.
-    pub service_token: Option<SecretString>,
+    /// Timeout, retries and circuit breaker of that call. The listing is committed before it
+    /// is made and the next listing tries again, so two attempts are enough.
+    pub calls: CallPolicy,
 }
 
 impl Default for CatalogSettings {
     fn default() -> Self {
         Self {
-            listen: "127.0.0.1:4002".to_owned(),
-            database: DatabaseSettings {
-                url: SecretString::from("sqlite://.draftr-data/catalog.db"),
-                ..Default::default()
-            },
-            redis: RedisSettings::default(),
-            jwks_url: "http://127.0.0.1:4001/.well-known/jwks.json".to_owned(),
-            issuer: "draftr-auth".to_owned(),
-            audience: "draftr".to_owned(),
-            trusted_proxies: vec![
-                "127.0.0.1/32".parse().expect("net"),
-                "::1/128".parse().expect("net"),
-            ],
+            subgraph: SubgraphSettings::default(),
             auth_url: "http://127.0.0.1:4001/".to_owned(),
-            service_token: None,
+            calls: CallPolicy {
+                timeout_ms: 3_000,
+                attempts: 2,
+                backoff_ms: 200,
+                ..CallPolicy::default()
+            },
         }
     }
+}
+
+impl Subgraph for CatalogSettings {
+    const NAME: &'static str = "catalog";
+    const PORT: u16 = 4002;
 }

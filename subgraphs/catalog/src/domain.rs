@@ -1,10 +1,21 @@
 //! The rules of a listing: what a valid property, price and category are.
 //!
 //! The two enums derive `async_graphql::Enum` so the API and the rules share one definition
-//! (their variants are the API's enum values); nothing else here knows about GraphQL.
+//! (their variants are the API's enum values); nothing else here knows about GraphQL. Each is
+//! stored as its [`as_str`](PropertyStatus::as_str) and read back with a `parse` that refuses
+//! anything else: a stored value this code never writes is an error, never a default.
 
 use crate::error::Error;
 
+/// A stored value that is none of an enum's: the row was not written by this code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} {value:?} in the database")]
+pub struct UnknownValue {
+    pub what: &'static str,
+    pub value: String,
+}
+
+// No doc comments on the enums themselves: they would become the API types' descriptions.
 #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PropertyStatus {
     Draft,
@@ -13,6 +24,8 @@ pub enum PropertyStatus {
 }
 
 impl PropertyStatus {
+    pub const ALL: [Self; 3] = [Self::Draft, Self::Published, Self::Archived];
+
     pub fn as_str(self) -> &'static str {
         match self {
             PropertyStatus::Draft => "DRAFT",
@@ -21,12 +34,8 @@ impl PropertyStatus {
         }
     }
 
-    pub fn parse(s: &str) -> PropertyStatus {
-        match s {
-            "PUBLISHED" => PropertyStatus::Published,
-            "ARCHIVED" => PropertyStatus::Archived,
-            _ => PropertyStatus::Draft,
-        }
+    pub fn parse(s: &str) -> Result<PropertyStatus, UnknownValue> {
+        parse(&Self::ALL, Self::as_str, "property status", s)
     }
 
     /// DRAFT → PUBLISHED → ARCHIVED, and an archived listing may be published again; nothing
@@ -52,6 +61,8 @@ pub enum CancellationPolicy {
 }
 
 impl CancellationPolicy {
+    pub const ALL: [Self; 3] = [Self::Flexible, Self::Moderate, Self::Strict];
+
     pub fn as_str(self) -> &'static str {
         match self {
             CancellationPolicy::Flexible => "FLEXIBLE",
@@ -60,13 +71,25 @@ impl CancellationPolicy {
         }
     }
 
-    pub fn parse(s: &str) -> CancellationPolicy {
-        match s {
-            "FLEXIBLE" => CancellationPolicy::Flexible,
-            "STRICT" => CancellationPolicy::Strict,
-            _ => CancellationPolicy::Moderate,
-        }
+    pub fn parse(s: &str) -> Result<CancellationPolicy, UnknownValue> {
+        parse(&Self::ALL, Self::as_str, "cancellation policy", s)
     }
+}
+
+/// The one of `all` whose `as_str` is `s`, exactly.
+fn parse<T: Copy>(
+    all: &[T],
+    as_str: fn(T) -> &'static str,
+    what: &'static str,
+    s: &str,
+) -> Result<T, UnknownValue> {
+    all.iter()
+        .copied()
+        .find(|v| as_str(*v) == s)
+        .ok_or_else(|| UnknownValue {
+            what,
+            value: s.to_owned(),
+        })
 }
 
 /// The amenities a listing can claim. A fixed list, so search can filter on them exactly.
@@ -226,6 +249,36 @@ pub fn slug(raw: &str) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_values_round_trip_and_unknown_ones_are_errors() {
+        for (status, text) in
+            PropertyStatus::ALL
+                .into_iter()
+                .zip(["DRAFT", "PUBLISHED", "ARCHIVED"])
+        {
+            assert_eq!(status.as_str(), text);
+            assert_eq!(PropertyStatus::parse(text), Ok(status));
+        }
+        for (policy, text) in CancellationPolicy::ALL
+            .into_iter()
+            .zip(["FLEXIBLE", "MODERATE", "STRICT"])
+        {
+            assert_eq!(policy.as_str(), text);
+            assert_eq!(CancellationPolicy::parse(text), Ok(policy));
+        }
+        for unknown in ["", "published", "DELETED", " DRAFT"] {
+            let err = PropertyStatus::parse(unknown).unwrap_err();
+            assert_eq!(err.value, unknown);
+            assert_eq!(
+                err.to_string(),
+                format!("unknown property status {unknown:?} in the database")
+            );
+        }
+        for unknown in ["", "moderate", "SUPER_STRICT"] {
+            assert!(CancellationPolicy::parse(unknown).is_err(), "{unknown:?}");
+        }
+    }
 
     #[test]
     fn status_moves_forward_only() {

@@ -17,6 +17,9 @@ pub enum Error {
     SlugTaken,
     #[error("only the property's host or an administrator can change it")]
     NotYourProperty,
+    /// A row this code could not have written.
+    #[error(transparent)]
+    Stored(#[from] crate::domain::UnknownValue),
     #[error("database error")]
     Db(#[from] sea_orm::DbErr),
 }
@@ -38,6 +41,7 @@ impl From<Error> for ApiError {
             Error::CategoryNotFound => ApiError::bad_input("categoryId", err.to_string()),
             Error::PropertyNotFound => ApiError::not_found(err.to_string()),
             Error::NotYourProperty => ApiError::forbidden(err.to_string()),
+            Error::Stored(e) => ApiError::internal(e),
             Error::Db(e) => ApiError::internal(e),
         }
     }

@@ -1,48 +1,39 @@
 //! The availability projection behind `properties(filter: {availableFrom, availableTo})`.
 //!
-//! Consumer group `catalog-availability` on the reservation events: a confirmation marks the
-//! stay's dates booked, a cancellation or failure frees them. Each row is keyed by reservation
-//! and remembers when its event happened, so redelivered or out-of-order events change nothing
-//! they should not.
+//! Consumer group `catalog-availability` on the reservation events, read through the shared
+//! contract ([`ReservationEvent`]): a confirmation marks the stay's dates booked, a
+//! cancellation or failure frees them. Each row is keyed by reservation and remembers when its
+//! event happened, so redelivered or out-of-order events change nothing they should not.
 
 use std::future::Future;
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use draftr_common::events::reservation::{ReservationEvent, ReservationEventKind, TOPIC};
 use draftr_common::events::{Event, EventBus};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{DatabaseConnection, EntityTrait, Set};
-use uuid::Uuid;
 
 use crate::store::booked_stays;
 
-pub const TOPIC: &str = "reservations";
 pub const GROUP: &str = "catalog-availability";
 
-/// Applies one reservation event to the projection.
+/// Applies one reservation event to the projection. A kind the contract of this build does not
+/// define is skipped; an event that breaks the contract is an error, so the consume loop leaves
+/// it pending (and logs why) instead of acting on a guess.
 pub async fn apply(db: &DatabaseConnection, event: &Event) -> anyhow::Result<()> {
-    let active = match event.kind.as_str() {
-        "reservation.confirmed" => true,
-        "reservation.cancelled" | "reservation.failed" => false,
-        _ => return Ok(()),
+    let Some(reservation) = ReservationEvent::from_event(event)? else {
+        return Ok(());
     };
-    let p = &event.payload;
-    let uuid = |k: &str| -> anyhow::Result<Uuid> {
-        p[k].as_str()
-            .and_then(|s| Uuid::parse_str(s).ok())
-            .ok_or_else(|| anyhow::anyhow!("event without {k}"))
+    let active = match reservation.kind {
+        ReservationEventKind::Confirmed => true,
+        ReservationEventKind::Cancelled | ReservationEventKind::Failed => false,
     };
-    let date = |k: &str| -> anyhow::Result<NaiveDate> {
-        p[k].as_str()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| anyhow::anyhow!("event without {k}"))
-    };
-    let at: DateTime<Utc> = event.occurred_at;
+    let at = event.occurred_at;
     let row = booked_stays::ActiveModel {
-        reservation_id: Set(uuid("reservationId")?),
-        property_id: Set(uuid("propertyId")?),
-        check_in: Set(date("checkIn")?),
-        check_out: Set(date("checkOut")?),
+        reservation_id: Set(reservation.reservation_id),
+        property_id: Set(reservation.property_id),
+        check_in: Set(reservation.check_in),
+        check_out: Set(reservation.check_out),
         active: Set(active),
         event_at: Set(at),
     };
@@ -68,4 +59,92 @@ pub async fn run(db: DatabaseConnection, bus: Arc<dyn EventBus>, stop: impl Futu
         async move { apply(&db, &event).await }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, Utc};
+    use draftr_common::events::reservation::{Amount, ReservationState};
+    use draftr_common::testing::{Backend, TestDatabase};
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn event(
+        reservation_id: Uuid,
+        kind: ReservationEventKind,
+        status: ReservationState,
+        minutes: i64,
+    ) -> Event {
+        ReservationEvent {
+            version: ReservationEvent::VERSION,
+            event_id: Uuid::now_v7(),
+            kind,
+            occurred_at: Utc::now() + Duration::minutes(minutes),
+            reservation_id,
+            property_id: Uuid::now_v7(),
+            property_title: "Loft".into(),
+            guest_id: Uuid::now_v7(),
+            host_id: Uuid::now_v7(),
+            check_in: "2027-03-01".parse().unwrap(),
+            check_out: "2027-03-04".parse().unwrap(),
+            nights: 3,
+            total: Amount {
+                amount: 30_000,
+                currency: "EUR".into(),
+            },
+            refund: None,
+            status,
+            failure_code: None,
+        }
+        .to_event()
+    }
+
+    async fn active(db: &DatabaseConnection, reservation_id: Uuid) -> Option<bool> {
+        booked_stays::Entity::find_by_id(reservation_id)
+            .one(db)
+            .await
+            .unwrap()
+            .map(|row| row.active)
+    }
+
+    /// Confirmed books the dates, cancelled frees them, an older event redelivered late
+    /// changes nothing; unknown kinds are skipped and contract breaches refused.
+    async fn reservation_events_book_and_free_dates(backend: Backend) {
+        use ReservationEventKind::*;
+        let test = TestDatabase::new(backend).await;
+        let db = draftr_common::db::connect(&test.settings).await.unwrap();
+        crate::app::migrate(&db).await.unwrap();
+
+        let stay = Uuid::now_v7();
+        let confirmed = event(stay, Confirmed, ReservationState::Confirmed, 0);
+        apply(&db, &confirmed).await.unwrap();
+        assert_eq!(active(&db, stay).await, Some(true));
+        let cancelled = event(stay, Cancelled, ReservationState::Cancelled, 1);
+        apply(&db, &cancelled).await.unwrap();
+        assert_eq!(active(&db, stay).await, Some(false));
+        apply(&db, &confirmed).await.unwrap();
+        assert_eq!(active(&db, stay).await, Some(false), "the older event lost");
+
+        let failed = Uuid::now_v7();
+        apply(&db, &event(failed, Failed, ReservationState::Failed, 0))
+            .await
+            .unwrap();
+        assert_eq!(active(&db, failed).await, Some(false));
+
+        let renamed = Uuid::now_v7();
+        let mut newer_kind = event(renamed, Confirmed, ReservationState::Confirmed, 0);
+        newer_kind.kind = "reservation.renamed".into();
+        apply(&db, &newer_kind).await.unwrap();
+        assert_eq!(active(&db, renamed).await, None, "skipped");
+
+        let broken = Uuid::now_v7();
+        let mut malformed = event(broken, Confirmed, ReservationState::Confirmed, 0);
+        malformed.payload.as_object_mut().unwrap().remove("checkIn");
+        let err = apply(&db, &malformed).await.unwrap_err();
+        assert!(err.to_string().contains("checkIn"), "{err}");
+        assert_eq!(active(&db, broken).await, None, "left for redelivery");
+    }
+
+    draftr_common::test_on_both_backends!(reservation_events_book_and_free_dates);
 }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use draftr_common::Claims;
+use draftr_common::db::violates;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query as SqlQuery};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait,
@@ -12,24 +13,32 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::domain;
-pub use crate::domain::{CancellationPolicy, PropertyStatus};
+pub use crate::domain::{CancellationPolicy, PropertyStatus, UnknownValue};
 use crate::error::Error;
 use crate::store::{categories, properties, property_amenities};
 
 pub use crate::store::categories::Model as Category;
 
 /// A property with its amenities and category, loaded together for a whole page so a page
-/// costs the same number of statements whatever its size.
+/// costs the same number of statements whatever its size. Its status and cancellation policy
+/// are read from the row when it is loaded, so a row with a value this code never writes fails
+/// to load instead of being shown as something it is not.
 #[derive(Debug, Clone)]
 pub struct Property {
     pub row: properties::Model,
     pub amenities: Vec<String>,
     pub category: Option<Category>,
+    status: PropertyStatus,
+    cancellation_policy: CancellationPolicy,
 }
 
 impl Property {
     pub fn status(&self) -> PropertyStatus {
-        PropertyStatus::parse(&self.row.status)
+        self.status
+    }
+
+    pub fn cancellation_policy(&self) -> CancellationPolicy {
+        self.cancellation_policy
     }
 
     /// Published listings are public; drafts and archived ones only for their host and admins.
@@ -39,7 +48,8 @@ impl Property {
     }
 }
 
-/// Everything a listing is made of, as the client sent it (validated by [`NewListing::check`]).
+/// Everything a listing is made of, as the client sent it (validated by
+/// [`CatalogService::create`] and [`CatalogService::update`], with the rules of `domain`).
 #[derive(Debug, Clone, Default)]
 pub struct ListingInput {
     pub title: Option<String>,
@@ -327,7 +337,7 @@ impl CatalogService {
 
     /// Properties by id with amenities and categories: at most three queries, whatever the
     /// number of ids.
-    pub async fn get_many(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Property>, sea_orm::DbErr> {
+    pub async fn get_many(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Property>, Error> {
         let rows = properties::Entity::find()
             .filter(properties::Column::Id.is_in(ids.iter().copied()))
             .all(&self.db)
@@ -340,11 +350,8 @@ impl CatalogService {
             .collect())
     }
 
-    /// Attaches amenities and categories to rows, in their order.
-    async fn complete(
-        &self,
-        rows: Vec<properties::Model>,
-    ) -> Result<Vec<Property>, sea_orm::DbErr> {
+    /// Attaches amenities and categories to rows, in their order, and reads their enums.
+    async fn complete(&self, rows: Vec<properties::Model>) -> Result<Vec<Property>, Error> {
         let mut amenities = self.amenities_of(rows.iter().map(|r| r.id)).await?;
         let category_ids: Vec<Uuid> = rows.iter().filter_map(|r| r.category_id).collect();
         let categories = if category_ids.is_empty() {
@@ -352,14 +359,17 @@ impl CatalogService {
         } else {
             self.categories_by_ids(&category_ids).await?
         };
-        Ok(rows
-            .into_iter()
-            .map(|row| Property {
-                amenities: amenities.remove(&row.id).unwrap_or_default(),
-                category: row.category_id.and_then(|c| categories.get(&c).cloned()),
-                row,
+        rows.into_iter()
+            .map(|row| {
+                Ok(Property {
+                    status: PropertyStatus::parse(&row.status)?,
+                    cancellation_policy: CancellationPolicy::parse(&row.cancellation_policy)?,
+                    amenities: amenities.remove(&row.id).unwrap_or_default(),
+                    category: row.category_id.and_then(|c| categories.get(&c).cloned()),
+                    row,
+                })
             })
-            .collect())
+            .collect()
     }
 
     async fn amenities_of(
@@ -544,7 +554,7 @@ impl CatalogService {
         };
         match row.insert(&self.db).await {
             Ok(c) => Ok(c),
-            Err(e) if draftr_common::db::is_unique_violation(&e) => Err(Error::SlugTaken),
+            Err(e) if violates(&e, categories::SLUG_KEY) => Err(Error::SlugTaken),
             Err(e) => Err(e.into()),
         }
     }

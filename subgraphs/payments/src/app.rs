@@ -4,9 +4,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use draftr_common::db::StatementCounter;
 use draftr_common::graphql::subgraph_app;
-use draftr_common::http::{Identify, serve};
-use draftr_common::jwt::{KeySource, TokenPolicy, TokenVerifier};
+use draftr_common::http::serve;
+use draftr_common::jwt::KeySource;
 use draftr_common::kv::KvStore;
 use draftr_payments_migration::MigratorTrait;
 use sea_orm::DatabaseConnection;
@@ -17,6 +18,7 @@ use crate::provider::{PaymentProvider, SimulatedProvider, StripeProvider};
 use crate::service::PaymentService;
 
 pub struct App {
+    statements: StatementCounter,
     listener: TcpListener,
     port: u16,
     router: axum::Router,
@@ -52,8 +54,7 @@ pub fn provider_from(settings: &ProviderSettings) -> anyhow::Result<Arc<dyn Paym
 impl App {
     /// Connects, migrates and binds, with the provider the settings name.
     pub async fn build(settings: PaymentsSettings) -> anyhow::Result<Self> {
-        let kv = draftr_common::kv::connect(&settings.redis).await?;
-        let keys = KeySource::Url(settings.jwks_url.clone());
+        let (kv, keys) = settings.subgraph.token_sources().await?;
         let provider = provider_from(&settings.provider)?;
         Self::build_with(settings, kv, keys, provider).await
     }
@@ -66,33 +67,31 @@ impl App {
         keys: KeySource,
         provider: Arc<dyn PaymentProvider>,
     ) -> anyhow::Result<Self> {
-        let db = draftr_common::db::connect(&settings.database).await?;
+        let (db, statements) =
+            draftr_common::db::connect_counted(&settings.subgraph.database).await?;
         migrate(&db).await?;
-        let policy = TokenPolicy {
-            issuer: settings.issuer.clone(),
-            audience: settings.audience.clone(),
-        };
-        let verifier = TokenVerifier::new(keys, &policy, kv).await?;
+        let identify = settings.subgraph.identify(keys, kv).await?;
         let service = Arc::new(PaymentService::new(db.clone(), provider));
-        let identify = Identify {
-            verifier: Arc::new(verifier),
-            trusted_proxies: settings.trusted_proxies.clone(),
-            service_token: settings.service_token.clone(),
-        };
         let schema = crate::graphql::schema(service.clone());
         let webhooks = crate::webhook::routes(
             service.clone(),
             settings.provider.stripe_webhook_secret.clone(),
         );
         let router = subgraph_app(schema, identify, db, webhooks);
-        let listener = TcpListener::bind(&settings.listen).await?;
+        let listener = TcpListener::bind(&settings.subgraph.listen).await?;
         let port = listener.local_addr()?.port();
         Ok(Self {
+            statements,
             listener,
             port,
             router,
             service,
         })
+    }
+
+    /// Statements run on this service's database so far.
+    pub fn statements(&self) -> StatementCounter {
+        self.statements.clone()
     }
 
     pub fn port(&self) -> u16 {

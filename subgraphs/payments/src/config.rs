@@ -1,23 +1,15 @@
 //! Settings of the payments subgraph (`DRAFTR_PAYMENTS__…` environment variables override).
 
-use draftr_common::config::{DatabaseSettings, RedisSettings};
-use ipnet::IpNet;
+use draftr_common::config::{Subgraph, SubgraphSettings};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct PaymentsSettings {
-    pub listen: String,
-    pub database: DatabaseSettings,
-    /// The shared revocation list (the same Redis as auth).
-    pub redis: RedisSettings,
-    pub jwks_url: String,
-    pub issuer: String,
-    pub audience: String,
-    pub trusted_proxies: Vec<IpNet>,
-    /// The credential shared by Draftr's subgraphs for service-only operations.
-    pub service_token: Option<SecretString>,
+    /// Listen address, database, Redis, token policy, trusted proxies, service credential.
+    #[serde(flatten)]
+    pub subgraph: SubgraphSettings<Self>,
     pub provider: ProviderSettings,
 }
 
@@ -52,24 +44,7 @@ impl Default for ProviderSettings {
     }
 }
 
-impl Default for PaymentsSettings {
-    fn default() -> Self {
-        Self {
-            listen: "127.0.0.1:4004".to_owned(),
-            database: DatabaseSettings {
-                url: SecretString::from("sqlite://.draftr-data/payments.db"),
-                ..Default::default()
-            },
-            redis: RedisSettings::default(),
-            jwks_url: "http://127.0.0.1:4001/.well-known/jwks.json".to_owned(),
-            issuer: "draftr-auth".to_owned(),
-            audience: "draftr".to_owned(),
-            trusted_proxies: vec![
-                "127.0.0.1/32".parse().expect("net"),
-                "::1/128".parse().expect("net"),
-            ],
-            service_token: None,
-            provider: ProviderSettings::default(),
-        }
-    }
+impl Subgraph for PaymentsSettings {
+    const NAME: &'static str = "payments";
+    const PORT: u16 = 4004;
 }

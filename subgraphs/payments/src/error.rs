@@ -2,6 +2,8 @@
 
 use draftr_common::{ApiError, ErrorCode};
 
+use crate::domain::{PaymentStatus, UnknownStatus};
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{message}")]
@@ -18,10 +20,22 @@ pub enum Error {
     #[error("this payment cannot be {action} in its current state ({status})")]
     WrongState {
         action: &'static str,
-        status: String,
+        status: PaymentStatus,
     },
+    /// A row this code could not have written: never guessed at, since that could move money.
+    #[error(transparent)]
+    Stored(#[from] UnknownStatus),
     #[error("database error")]
     Db(#[from] sea_orm::DbErr),
+}
+
+impl Error {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Error::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
 }
 
 impl From<Error> for ApiError {
@@ -35,6 +49,7 @@ impl From<Error> for ApiError {
             }
             Error::NotFound => ApiError::not_found(err.to_string()),
             Error::WrongState { .. } => ApiError::bad_input("reservationId", err.to_string()),
+            Error::Stored(e) => ApiError::internal(e),
             Error::Db(e) => ApiError::internal(e),
         }
     }

@@ -5,6 +5,11 @@
 //! record per reservation (amounts, status, provider and provider id; never card data), and
 //! takes Stripe's webhooks. Its mutations are service-only: reservations' booking saga drives
 //! them, keyed by the reservation id, so every one of them is idempotent.
+//!
+//! The parts, as in every subgraph: [`config`], `error`, [`app`] (build and serve),
+//! [`graphql`] (the API), [`service`] (what payments does), `domain` (payment states and the
+//! rules of a charge or refund, pure), `store` (tables and constraint names). Its own:
+//! [`provider`] (Stripe and the simulation) and [`webhook`] (Stripe's events).
 #![forbid(unsafe_code)]
 
 pub mod app;
@@ -14,6 +19,7 @@ pub mod provider;
 pub mod service;
 pub mod webhook;
 
+mod domain;
 mod error;
 mod store;
 

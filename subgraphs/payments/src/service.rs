@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::Utc;
-use draftr_common::db::is_unique_violation;
+use draftr_common::db::violates;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
@@ -18,23 +18,13 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::domain;
 use crate::error::Error;
 use crate::provider::{Authorization, Charge, PaymentProvider, ProviderError, idempotency_key};
 use crate::store::{payments, refunds, webhook_events};
 
+pub use crate::domain::{PaymentStatus, UnknownStatus};
 pub use payments::Model as Payment;
-
-/// Payment states (`PaymentStatus` in the API).
-pub mod status {
-    /// Written before the provider is called; the outcome is not known yet.
-    pub const PENDING: &str = "PENDING";
-    pub const AUTHORIZED: &str = "AUTHORIZED";
-    pub const CAPTURED: &str = "CAPTURED";
-    pub const CANCELED: &str = "CANCELED";
-    pub const REFUNDED: &str = "REFUNDED";
-    pub const PARTIALLY_REFUNDED: &str = "PARTIALLY_REFUNDED";
-    pub const FAILED: &str = "FAILED";
-}
 
 /// What reservations asks to authorize.
 #[derive(Debug, Clone)]
@@ -45,6 +35,16 @@ pub struct AuthorizeRequest {
     pub amount: i64,
     pub currency: String,
     pub payment_method: String,
+}
+
+impl AuthorizeRequest {
+    /// The charge's rules (see [`crate::domain`]), checked before anything is stored.
+    fn validate(&self) -> Result<(), Error> {
+        domain::amount(self.amount)?;
+        domain::currency(&self.currency)?;
+        domain::payment_method(&self.payment_method)?;
+        Ok(())
+    }
 }
 
 pub struct PaymentService {
@@ -101,7 +101,7 @@ impl PaymentService {
     /// Holds the amount on the guest's payment method. A repeat for the same reservation
     /// returns the first outcome (a decline again, as a decline).
     pub async fn authorize(&self, req: AuthorizeRequest) -> Result<Payment, Error> {
-        validate(&req)?;
+        req.validate()?;
         let payment = match self.by_reservation(req.reservation_id).await? {
             Some(existing) => {
                 if existing.amount != req.amount || existing.currency != req.currency {
@@ -115,15 +115,15 @@ impl PaymentService {
             }
             None => self.insert_pending(&req).await?,
         };
-        match payment.status.as_str() {
-            status::PENDING => self.settle_pending(payment, &req.payment_method).await,
-            status::FAILED => Err(Error::Declined {
+        match payment.status()? {
+            PaymentStatus::Pending => self.settle_pending(payment, &req.payment_method).await,
+            PaymentStatus::Failed => Err(Error::Declined {
                 code: payment
                     .failure_code
-                    .unwrap_or_else(|| "card_declined".into()),
+                    .unwrap_or_else(|| domain::DEFAULT_DECLINE_CODE.into()),
                 message: payment
                     .failure_message
-                    .unwrap_or_else(|| "Your card was declined.".into()),
+                    .unwrap_or_else(|| domain::DEFAULT_DECLINE_MESSAGE.into()),
             }),
             _ => Ok(payment),
         }
@@ -139,7 +139,7 @@ impl PaymentService {
             amount: Set(req.amount),
             currency: Set(req.currency.clone()),
             refunded: Set(0),
-            status: Set(status::PENDING.into()),
+            status: Set(PaymentStatus::Pending.as_str().into()),
             provider: Set(self.provider.name().into()),
             provider_ref: Set(None),
             failure_code: Set(None),
@@ -150,7 +150,7 @@ impl PaymentService {
         match row.insert(&self.db).await {
             Ok(p) => Ok(p),
             // A concurrent call for the same reservation won the insert; carry on with its row.
-            Err(e) if is_unique_violation(&e) => self
+            Err(e) if violates(&e, payments::RESERVATION_KEY) => self
                 .by_reservation(req.reservation_id)
                 .await?
                 .ok_or(Error::Db(e)),
@@ -177,8 +177,8 @@ impl PaymentService {
                 tracing::info!(payment.id = %payment.id, reservation.id = %payment.reservation_id, "payment authorized");
                 self.transition(
                     payment.id,
-                    &[status::PENDING],
-                    status::AUTHORIZED,
+                    &[PaymentStatus::Pending],
+                    PaymentStatus::Authorized,
                     Some(provider_ref),
                     None,
                 )
@@ -188,8 +188,8 @@ impl PaymentService {
                 tracing::info!(payment.id = %payment.id, decline = %code, "payment declined");
                 self.transition(
                     payment.id,
-                    &[status::PENDING],
-                    status::FAILED,
+                    &[PaymentStatus::Pending],
+                    PaymentStatus::Failed,
                     None,
                     Some((code.clone(), message.clone())),
                 )
@@ -199,8 +199,8 @@ impl PaymentService {
             Err(ProviderError::Invalid(message)) => {
                 self.transition(
                     payment.id,
-                    &[status::PENDING],
-                    status::FAILED,
+                    &[PaymentStatus::Pending],
+                    PaymentStatus::Failed,
                     None,
                     Some(("invalid_payment_method".into(), message.clone())),
                 )
@@ -220,16 +220,16 @@ impl PaymentService {
     async fn transition(
         &self,
         id: Uuid,
-        from: &[&str],
-        to: &str,
+        from: &[PaymentStatus],
+        to: PaymentStatus,
         provider_ref: Option<String>,
         failure: Option<(String, String)>,
     ) -> Result<Payment, Error> {
         let mut update = payments::Entity::update_many()
-            .col_expr(payments::Column::Status, Expr::value(to))
+            .col_expr(payments::Column::Status, Expr::value(to.as_str()))
             .col_expr(payments::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(payments::Column::Id.eq(id))
-            .filter(payments::Column::Status.is_in(from.iter().copied()));
+            .filter(payments::Column::Status.is_in(from.iter().map(|s| s.as_str())));
         if let Some(r) = provider_ref {
             update = update.col_expr(payments::Column::ProviderRef, Expr::value(r));
         }
@@ -257,9 +257,11 @@ impl PaymentService {
     /// Takes the held funds (after the reservation is confirmed).
     pub async fn capture(&self, reservation_id: Uuid) -> Result<Payment, Error> {
         let payment = self.require(reservation_id).await?;
-        match payment.status.as_str() {
-            status::CAPTURED | status::REFUNDED | status::PARTIALLY_REFUNDED => Ok(payment),
-            status::AUTHORIZED => {
+        match payment.status()? {
+            PaymentStatus::Captured
+            | PaymentStatus::Refunded
+            | PaymentStatus::PartiallyRefunded => Ok(payment),
+            PaymentStatus::Authorized => {
                 let provider_ref = payment.provider_ref.clone().unwrap_or_default();
                 self.provider
                     .capture(&provider_ref, &idempotency_key(reservation_id, "capture"))
@@ -268,8 +270,8 @@ impl PaymentService {
                 tracing::info!(payment.id = %payment.id, reservation.id = %reservation_id, "payment captured");
                 self.transition(
                     payment.id,
-                    &[status::AUTHORIZED],
-                    status::CAPTURED,
+                    &[PaymentStatus::Authorized],
+                    PaymentStatus::Captured,
                     None,
                     None,
                 )
@@ -277,7 +279,7 @@ impl PaymentService {
             }
             other => Err(Error::WrongState {
                 action: "captured",
-                status: other.to_owned(),
+                status: other,
             }),
         }
     }
@@ -292,7 +294,7 @@ impl PaymentService {
         let Some(mut payment) = self.by_reservation(reservation_id).await? else {
             return Ok(None);
         };
-        if payment.status == status::PENDING {
+        if payment.status()? == PaymentStatus::Pending {
             // The provider may have authorized: replay the authorization to learn the outcome.
             let Some(pm) = payment_method else {
                 return Err(Error::Invalid {
@@ -308,8 +310,8 @@ impl PaymentService {
                 Err(e) => return Err(e),
             };
         }
-        match payment.status.as_str() {
-            status::AUTHORIZED => {
+        match payment.status()? {
+            PaymentStatus::Authorized => {
                 let provider_ref = payment.provider_ref.clone().unwrap_or_default();
                 self.provider
                     .cancel(&provider_ref, &idempotency_key(reservation_id, "cancel"))
@@ -319,15 +321,15 @@ impl PaymentService {
                 Ok(Some(
                     self.transition(
                         payment.id,
-                        &[status::AUTHORIZED],
-                        status::CANCELED,
+                        &[PaymentStatus::Authorized],
+                        PaymentStatus::Canceled,
                         None,
                         None,
                     )
                     .await?,
                 ))
             }
-            status::CAPTURED => {
+            PaymentStatus::Captured => {
                 let amount = payment.amount;
                 self.refund(reservation_id, amount).await.map(Some)
             }
@@ -340,22 +342,17 @@ impl PaymentService {
     /// refund per payment: a repeat returns the payment as it is.
     pub async fn refund(&self, reservation_id: Uuid, amount: i64) -> Result<Payment, Error> {
         let mut payment = self.require(reservation_id).await?;
-        if amount < 0 || amount > payment.amount {
-            return Err(Error::Invalid {
-                field: "amount",
-                message: format!("a refund must be between 0 and {}", payment.amount),
-            });
-        }
-        if payment.status == status::AUTHORIZED {
+        domain::refund_amount(amount, payment.amount)?;
+        if payment.status()? == PaymentStatus::Authorized {
             payment = self.capture(reservation_id).await?;
         }
-        match payment.status.as_str() {
-            status::REFUNDED | status::PARTIALLY_REFUNDED => return Ok(payment),
-            status::CAPTURED => {}
+        match payment.status()? {
+            PaymentStatus::Refunded | PaymentStatus::PartiallyRefunded => return Ok(payment),
+            PaymentStatus::Captured => {}
             other => {
                 return Err(Error::WrongState {
                     action: "refunded",
-                    status: other.to_owned(),
+                    status: other,
                 });
             }
         }
@@ -372,11 +369,7 @@ impl PaymentService {
             )
             .await
             .map_err(provider_error)?;
-        let to = if amount == payment.amount {
-            status::REFUNDED
-        } else {
-            status::PARTIALLY_REFUNDED
-        };
+        let to = PaymentStatus::after_refund(amount, payment.amount);
         let txn = self.db.begin().await?;
         let inserted = refunds::ActiveModel {
             id: Set(Uuid::now_v7()),
@@ -390,18 +383,18 @@ impl PaymentService {
         match inserted {
             Ok(_) => {
                 payments::Entity::update_many()
-                    .col_expr(payments::Column::Status, Expr::value(to))
+                    .col_expr(payments::Column::Status, Expr::value(to.as_str()))
                     .col_expr(payments::Column::Refunded, Expr::value(amount))
                     .col_expr(payments::Column::UpdatedAt, Expr::value(Utc::now()))
                     .filter(payments::Column::Id.eq(payment.id))
-                    .filter(payments::Column::Status.eq(status::CAPTURED))
+                    .filter(payments::Column::Status.eq(PaymentStatus::Captured.as_str()))
                     .exec(&txn)
                     .await?;
                 txn.commit().await?;
                 tracing::info!(payment.id = %payment.id, refund.amount = amount, "payment refunded");
             }
             // A concurrent refund of the same payment recorded it first.
-            Err(e) if is_unique_violation(&e) => txn.rollback().await?,
+            Err(e) if violates(&e, refunds::PAYMENT_KEY) => txn.rollback().await?,
             Err(e) => return Err(e.into()),
         }
         self.require(reservation_id).await
@@ -418,7 +411,7 @@ impl PaymentService {
         .await;
         match inserted {
             Ok(_) => Ok(true),
-            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) if violates(&e, webhook_events::ID_KEY) => Ok(false),
             Err(e) => Err(e.into()),
         }
     }
@@ -449,8 +442,8 @@ impl PaymentService {
             ProviderUpdate::Captured => {
                 self.transition(
                     payment.id,
-                    &[status::AUTHORIZED],
-                    status::CAPTURED,
+                    &[PaymentStatus::Authorized],
+                    PaymentStatus::Captured,
                     None,
                     None,
                 )
@@ -459,24 +452,20 @@ impl PaymentService {
             ProviderUpdate::Canceled => {
                 self.transition(
                     payment.id,
-                    &[status::PENDING, status::AUTHORIZED],
-                    status::CANCELED,
+                    &[PaymentStatus::Pending, PaymentStatus::Authorized],
+                    PaymentStatus::Canceled,
                     None,
                     None,
                 )
                 .await?
             }
             ProviderUpdate::Refunded { total_refunded } => {
-                let total = total_refunded.clamp(0, payment.amount);
-                if total > payment.refunded {
-                    let to = if total == payment.amount {
-                        status::REFUNDED
-                    } else {
-                        status::PARTIALLY_REFUNDED
-                    };
+                if let Some((total, to)) =
+                    domain::reported_refund(total_refunded, payment.amount, payment.refunded)
+                {
                     payments::Entity::update_many()
                         .col_expr(payments::Column::Refunded, Expr::value(total))
-                        .col_expr(payments::Column::Status, Expr::value(to))
+                        .col_expr(payments::Column::Status, Expr::value(to.as_str()))
                         .col_expr(payments::Column::UpdatedAt, Expr::value(Utc::now()))
                         .filter(payments::Column::Id.eq(payment.id))
                         .filter(payments::Column::Refunded.lt(total))
@@ -496,30 +485,4 @@ pub enum ProviderUpdate {
     Captured,
     Canceled,
     Refunded { total_refunded: i64 },
-}
-
-fn validate(req: &AuthorizeRequest) -> Result<(), Error> {
-    if req.amount <= 0 {
-        return Err(Error::Invalid {
-            field: "amount",
-            message: "the amount must be positive".into(),
-        });
-    }
-    if req.currency.len() != 3 || !req.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(Error::Invalid {
-            field: "currency",
-            message: "the currency must be an ISO 4217 code such as EUR".into(),
-        });
-    }
-    let pm = req.payment_method.as_str();
-    if !pm.starts_with("pm_")
-        || pm.len() > 255
-        || !pm.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    {
-        return Err(Error::Invalid {
-            field: "paymentMethod",
-            message: "paymentMethod must be a Stripe payment-method id such as pm_card_visa".into(),
-        });
-    }
-    Ok(())
 }

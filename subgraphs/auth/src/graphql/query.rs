@@ -3,7 +3,9 @@ use std::sync::Arc;
 use async_graphql::connection::Edge;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, Object};
-use draftr_common::graphql::{ConnectionFields, decode_cursor, encode_cursor, page_size, viewer};
+use draftr_common::graphql::{
+    ConnectionFields, decode_cursor, encode_cursor, entity_id, page_size, viewer,
+};
 use draftr_common::{ApiError, ApiResult};
 use uuid::Uuid;
 
@@ -73,9 +75,9 @@ impl Query {
     #[graphql(entity)]
     async fn find_user_by_id(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<User>> {
         viewer(ctx).user()?;
-        match Uuid::parse_str(id.as_str()) {
-            Ok(id) => load_user(ctx, id).await,
-            Err(_) => Ok(None),
-        }
+        let Some(id) = entity_id(&id) else {
+            return Ok(None);
+        };
+        load_user(ctx, id).await
     }
 }

@@ -25,15 +25,20 @@ pub struct User {
 #[ComplexObject]
 impl User {
     /// Private: visible to the user and to administrators only (and to Draftr's own services,
-    /// which send the user's booking emails).
-    async fn email(&self, ctx: &Context<'_>) -> ApiResult<&String> {
+    /// which send the user's booking emails). Anyone else gets null here, with a FORBIDDEN
+    /// (or UNAUTHENTICATED) error for this field alone.
+    // Nullable so that a refusal nulls this field only (its error is still reported), not the
+    // user and everything above it: a page of properties asking for `host { email }` stays.
+    async fn email(&self, ctx: &Context<'_>) -> ApiResult<Option<&str>> {
         if self.owner_view
             || draftr_common::graphql::request_meta(ctx).is_some_and(|m| m.service_call)
         {
-            return Ok(&self.email);
+            return Ok(Some(self.email.as_str()));
         }
         match viewer(ctx).user()? {
-            Some(c) if c.is_admin() || c.sub.to_string() == self.id.as_str() => Ok(&self.email),
+            Some(c) if c.is_admin() || c.sub.to_string() == self.id.as_str() => {
+                Ok(Some(self.email.as_str()))
+            }
             Some(_) => Err(ApiError::forbidden(
                 "only the user and administrators can see an email address",
             )),

@@ -1,4 +1,11 @@
+use draftr_common::db::Constraint;
 use sea_orm::entity::prelude::*;
+
+/// One account per (normalised) email: the unique index `users_email_key`.
+pub const EMAIL_KEY: Constraint = Constraint {
+    postgres: "users_email_key",
+    sqlite: "users.email",
+};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]

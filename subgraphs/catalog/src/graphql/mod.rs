@@ -1,4 +1,4 @@
-//! The catalog subgraph's GraphQL API (API.md, "catalog").
+//! The catalog subgraph's GraphQL API (`docs/api.md`, "catalog").
 
 mod loaders;
 mod mutation;
@@ -14,7 +14,7 @@ pub use loaders::PropertyLoader;
 pub use mutation::Mutation;
 pub use query::Query;
 
-use crate::auth_client::AuthClient;
+use crate::clients::AuthClient;
 use crate::service::CatalogService;
 
 pub type CatalogSchema = Schema<Query, Mutation, EmptySubscription>;

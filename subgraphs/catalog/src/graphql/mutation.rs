@@ -8,7 +8,7 @@ use draftr_common::graphql::{request_meta, viewer};
 use super::types::{
     Category, CreateCategoryInput, CreatePropertyInput, Property, UpdatePropertyInput, parse_id,
 };
-use crate::auth_client::AuthClient;
+use crate::clients::AuthClient;
 use crate::service::{CatalogService, ListingInput};
 
 pub struct Mutation;
@@ -61,7 +61,7 @@ impl Mutation {
                 .promote_to_host(host.sub, request_id)
                 .await
             {
-                // The listing stands; the next one retries (see `auth_client`).
+                // The listing stands; the next one retries (see `crate::clients`).
                 tracing::error!(user.id = %host.sub, error = %err, "could not make the lister a host");
             }
         }

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, Object};
-use draftr_common::graphql::{page_size, require_service_call, viewer};
+use draftr_common::graphql::{entity_id, page_size, require_service_call, viewer};
 use draftr_common::{ApiError, ApiResult};
 use uuid::Uuid;
 
@@ -11,7 +11,7 @@ use super::types::{
     Category, Money, Property, PropertyConnection, PropertyFilter, PropertyQuote, PropertySort,
     User, connection, parse_after, parse_id, wants_total,
 };
-use crate::domain::{self, CancellationPolicy, PropertyStatus};
+use crate::domain::{self, PropertyStatus};
 use crate::service::{CatalogService, Filter};
 
 pub struct Query;
@@ -125,7 +125,7 @@ impl Query {
                 currency: p.row.currency.clone(),
             },
             max_guests: p.row.max_guests,
-            cancellation_policy: CancellationPolicy::parse(&p.row.cancellation_policy),
+            cancellation_policy: p.cancellation_policy(),
         }))
     }
 
@@ -143,15 +143,15 @@ impl Query {
     /// listings resolve to null here too.
     #[graphql(entity)]
     async fn find_property_by_id(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Property>> {
-        match Uuid::parse_str(id.as_str()) {
-            Ok(id) => visible_property(ctx, id).await,
-            Err(_) => Ok(None),
-        }
+        let Some(id) = entity_id(&id) else {
+            return Ok(None);
+        };
+        visible_property(ctx, id).await
     }
 
     /// Federation: `User.properties` for users owned by auth.
     #[graphql(entity)]
     async fn find_user_by_id(&self, id: ID) -> Option<User> {
-        Uuid::parse_str(id.as_str()).ok().map(|id| User { id })
+        entity_id(&id).map(|id| User { id })
     }
 }

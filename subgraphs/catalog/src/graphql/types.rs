@@ -104,7 +104,7 @@ impl Property {
         &self.0.amenities
     }
     async fn cancellation_policy(&self) -> CancellationPolicy {
-        CancellationPolicy::parse(&self.0.row.cancellation_policy)
+        self.0.cancellation_policy()
     }
     async fn status(&self) -> PropertyStatus {
         self.0.status()

@@ -1,4 +1,11 @@
+use draftr_common::db::Constraint;
 use sea_orm::entity::prelude::*;
+
+/// Slugs are unique: the unique index `categories_slug_key`.
+pub const SLUG_KEY: Constraint = Constraint {
+    postgres: "categories_slug_key",
+    sqlite: "categories.slug",
+};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "categories")]

@@ -1,0 +1,53 @@
+//! The payments subgraph's GraphQL API (`docs/api.md`, "payments").
+//!
+//! Public: `Payment` (to its payer, the property's host and admins) and `Reservation.payment`.
+//! Service only (`@inaccessible`, and refused without the service credential): the operations
+//! reservations' booking saga drives.
+
+mod loaders;
+mod mutation;
+mod query;
+mod types;
+
+use std::sync::Arc;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{EmptySubscription, SDLExportOptions, Schema, SchemaBuilder};
+
+pub use crate::domain::PaymentStatus;
+pub use loaders::{PaymentByReservationLoader, PaymentLoader};
+pub use mutation::Mutation;
+pub use query::Query;
+pub use types::{Money, Payment, Reservation};
+
+use crate::service::PaymentService;
+
+pub type PaymentsSchema = Schema<Query, Mutation, EmptySubscription>;
+
+fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    draftr_common::graphql::harden(
+        Schema::build(Query, Mutation, EmptySubscription).enable_federation(),
+    )
+}
+
+/// The executable schema, wired to the service.
+pub fn schema(service: Arc<PaymentService>) -> PaymentsSchema {
+    builder()
+        .data(DataLoader::new(
+            PaymentLoader::new(service.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            PaymentByReservationLoader::new(service.clone()),
+            tokio::spawn,
+        ))
+        .data(service)
+        .finish()
+}
+
+/// The subgraph SDL as the router composes it (`schema/payments.graphql`).
+pub fn sdl() -> String {
+    builder()
+        .finish()
+        .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
+}
