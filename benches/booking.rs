@@ -6,14 +6,14 @@
 //! Needs PostgreSQL at 127.0.0.1:5432. `cargo bench --bench booking`.
 //! Knobs: `BENCH_CLIENTS` (50), `BENCH_BOOKINGS` (500), `BENCH_ROUNDS` (20).
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use draftr_test_support::bench::{
+    BenchStack, StackOptions, create_listing, day, env_usize, gql, register_users,
+};
 use futures::StreamExt;
 use sea_orm::ConnectionTrait;
 use serde_json::json;
-use support::{Stack, StackOptions, create_listing, day, env_usize, gql, register_users};
 
 const BOOK: &str =
     "mutation($i: CreateReservationInput!) { createReservation(input: $i) { id status } }";
@@ -46,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
     let clients = env_usize("BENCH_CLIENTS", 50);
     let bookings = env_usize("BENCH_BOOKINGS", 500);
     let rounds = env_usize("BENCH_ROUNDS", 20);
-    let stack = Stack::start(StackOptions {
+    let stack = BenchStack::start(StackOptions {
         max_connections: 32,
         events: None,
     })

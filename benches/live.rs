@@ -6,26 +6,17 @@
 //! `cargo bench --bench live`. Knobs: `BENCH_SUBSCRIBERS` (1000), `BENCH_BOOKINGS` (50),
 //! `BENCH_EMAILS` (2000).
 
-// The tests' SMTP listener and graphql-ws client (the bench uses part of them).
-#[allow(dead_code)]
-#[path = "../tests/api/smtp.rs"]
-mod smtp;
-#[allow(dead_code)]
-#[path = "../tests/api/ws.rs"]
-mod ws;
-
-mod support;
-
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use draftr_common::config::RedisSettings;
+use draftr_test_support::bench::{
+    BenchStack, StackOptions, create_listing, day, env_usize, gql, percentile, register_users,
+};
+use draftr_test_support::{smtp, ws};
 use sea_orm::ConnectionTrait;
 use secrecy::SecretString;
 use serde_json::json;
-use support::{
-    Stack, StackOptions, create_listing, day, env_usize, gql, percentile, register_users,
-};
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -104,12 +95,12 @@ async fn main() -> anyhow::Result<()> {
         )),
         namespace: Some(format!("bench{}", uuid::Uuid::new_v4().simple())),
     };
-    let stack = Stack::start(StackOptions {
+    let stack = BenchStack::start(StackOptions {
         max_connections: 16,
         events: Some((redis, smtp.url.clone())),
     })
     .await?;
-    let notifications = stack.notifications.as_ref().expect("notifications");
+    let notifications = stack.stack.notifications.first().expect("notifications");
     let (notifications_port, hub) = (notifications.port, notifications.hub.clone());
     let url = stack.url.clone();
     let client = reqwest::Client::new();

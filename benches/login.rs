@@ -5,14 +5,12 @@
 //! `cargo bench --bench login` (release) or `cargo bench --profile dev --bench login` (debug,
 //! argon2 still optimised). Knobs: `BENCH_REQUESTS` (default 400), `BENCH_CONCURRENCY` (8).
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use draftr::embedded::{Embedded, EmbeddedSettings};
+use draftr_test_support::bench::{env_usize, percentile};
 use futures::StreamExt;
 use serde_json::{Value, json};
-use support::{env_usize, percentile};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -87,7 +85,7 @@ async fn main() -> anyhow::Result<()> {
         demo_data: false,
     })
     .await?;
-    let router = format!("http://{}/", stack.router.addr);
+    let router = format!("http://{}/", stack.router_addr);
     let auth = format!("http://127.0.0.1:{}/", stack.auth_port);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)

@@ -5,22 +5,13 @@
 //! Needs PostgreSQL at 127.0.0.1:5432 (see README). `cargo bench --bench search`.
 //! Knobs: `BENCH_PROPERTIES` (100000), `BENCH_REQUESTS` (400), `BENCH_CONCURRENCY` (8).
 
-mod support;
-
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use draftr_auth::{App as AuthApp, AuthSettings};
-use draftr_catalog::{App as CatalogApp, CatalogSettings};
 use draftr_common::Role;
-use draftr_common::jwt::KeySource;
-use draftr_common::kv::{InMemoryKv, KvStore};
-use draftr_router::embed::{EmbeddedRouter, Overrides, config_with};
+use draftr_test_support::bench::{BenchStack, StackOptions, env_usize, percentile};
 use futures::StreamExt;
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
-use support::{database, env_usize, percentile};
 
 async fn measure(
     client: &reqwest::Client,
@@ -62,24 +53,17 @@ async fn main() -> anyhow::Result<()> {
     let properties = env_usize("BENCH_PROPERTIES", 100_000);
     let requests = env_usize("BENCH_REQUESTS", 400);
     let concurrency = env_usize("BENCH_CONCURRENCY", 8);
-    let run = uuid::Uuid::new_v4().simple().to_string();
-    let kv: Arc<dyn KvStore> = Arc::new(InMemoryKv::default());
-
-    let auth = AuthApp::build_with(
-        AuthSettings {
-            listen: "127.0.0.1:0".into(),
-            database: database(&format!("bench_auth_{run}"), 16),
-            ..Default::default()
-        },
-        kv.clone(),
-    )
+    let stack = BenchStack::start(StackOptions {
+        max_connections: 16,
+        events: None,
+    })
     .await?;
-    let auth_url = format!("http://127.0.0.1:{}/", auth.port());
-    let jwks = auth.jwks();
+    let catalog_url = stack.stack.urls.catalog.clone();
     let mut hosts = Vec::new();
     for i in 0..50 {
-        let user = auth
-            .service()
+        let user = stack
+            .stack
+            .auth
             .ensure_user(
                 &format!("host{i}@bench.test"),
                 "correct horse battery",
@@ -90,20 +74,6 @@ async fn main() -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         hosts.push(user.id);
     }
-    tokio::spawn(auth.run_until_stopped(std::future::pending()));
-
-    let catalog_schema = format!("bench_catalog_{run}");
-    let catalog = CatalogApp::build_with(
-        CatalogSettings {
-            listen: "127.0.0.1:0".into(),
-            database: database(&catalog_schema, 16),
-            ..Default::default()
-        },
-        kv,
-        KeySource::Static(jwks),
-    )
-    .await?;
-    let catalog_url = format!("http://127.0.0.1:{}/", catalog.port());
 
     // Bulk rows straight in SQL: the point is to search them, not to time 100 000 mutations.
     let seeded = Instant::now();
@@ -112,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
         .map(|h| format!("'{h}'::uuid"))
         .collect::<Vec<_>>()
         .join(",");
-    let db = catalog.service().db().clone();
+    let db = stack.stack.catalog.db().clone();
     db.execute_unprepared(&format!(
         "INSERT INTO properties (id, host_id, title, description, line1, city, country, nightly_rate_amount, currency,
            max_guests, bedrooms, cancellation_policy, status, created_at, updated_at)
@@ -136,22 +106,7 @@ async fn main() -> anyhow::Result<()> {
         "seeded {properties} properties in {:.1} s",
         seeded.elapsed().as_secs_f64()
     );
-    tokio::spawn(catalog.run_until_stopped(std::future::pending()));
-
-    let supergraph = draftr_router::compose::compose(&draftr::schema::subgraphs())?;
-    let overrides = Overrides {
-        listen: "127.0.0.1:0".into(),
-        subgraph_urls: BTreeMap::from([
-            ("auth".into(), auth_url),
-            ("catalog".into(), catalog_url.clone()),
-        ]),
-    };
-    let router = EmbeddedRouter::start(
-        &config_with(draftr_router::ROUTER_YAML, &overrides)?,
-        supergraph,
-    )
-    .await?;
-    let router_url = router.url();
+    let router_url = stack.url.clone();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()?;
@@ -190,11 +145,6 @@ async fn main() -> anyhow::Result<()> {
             per_sec
         );
     }
-    router.shutdown().await?;
-    // The bench's schemas are dropped; nothing else lives in them.
-    db.execute_unprepared(&format!(
-        "DROP SCHEMA \"{catalog_schema}\" CASCADE; DROP SCHEMA \"bench_auth_{run}\" CASCADE"
-    ))
-    .await?;
+    stack.drop_schemas().await;
     Ok(())
 }

@@ -4,13 +4,10 @@
 //!
 //! `cargo bench --bench smtp`. Knobs: `BENCH_EMAILS` (200 per round), `BENCH_ROUNDS` (3).
 
-#[path = "../tests/api/smtp.rs"]
-#[allow(dead_code)]
-mod smtp_sink;
-
 use std::time::{Duration, Instant};
 
 use draftr_notifications::smtp::{SmtpSender, SmtpTarget};
+use draftr_test_support::smtp as smtp_sink;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 

@@ -1,7 +1,46 @@
 //! Demo data for the embedded default, so a newcomer can search at once. Development only.
 
+use draftr_auth::service::AuthService;
 use draftr_catalog::service::{CatalogService, ListingInput};
+use draftr_common::Role;
 use uuid::Uuid;
+
+/// Development-only demo accounts: (email, password, display name, role).
+pub const DEMO_USERS: &[(&str, &str, &str, Role)] = &[
+    (
+        "admin@draftr.test",
+        "correct-horse-ada",
+        "Ada Admin",
+        Role::Admin,
+    ),
+    (
+        "host@draftr.test",
+        "correct-horse-hugo",
+        "Hugo Host",
+        Role::Host,
+    ),
+    (
+        "guest@draftr.test",
+        "correct-horse-greta",
+        "Greta Guest",
+        Role::Guest,
+    ),
+];
+
+/// Creates the demo accounts (later starts find them); returns the demo host's id.
+pub async fn seed_users(auth: &AuthService) -> anyhow::Result<Uuid> {
+    let mut host = None;
+    for (email, password, name, role) in DEMO_USERS {
+        let user = auth
+            .ensure_user(email, password, name, *role)
+            .await
+            .map_err(|e| anyhow::anyhow!("demo user {email}: {e}"))?;
+        if *role == Role::Host {
+            host = Some(user.id);
+        }
+    }
+    host.ok_or_else(|| anyhow::anyhow!("the demo accounts include no host"))
+}
 
 /// (name, slug)
 const CATEGORIES: &[(&str, &str)] = &[

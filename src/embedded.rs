@@ -1,25 +1,10 @@
 //! The embedded default: every subgraph and the router in one process, SQLite files under a
 //! data directory, in-process shared state — nothing to install or start first.
 
-use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use draftr_auth::{App as AuthApp, AuthSettings};
-use draftr_catalog::{App as CatalogApp, CatalogSettings};
-use draftr_common::Role;
-use draftr_common::events::{EventBus, InProcessBus};
-use draftr_common::http::stopped;
-use draftr_common::jwt::KeySource;
-use draftr_common::kv::{InMemoryKv, KvStore};
-use draftr_notifications::{App as NotificationsApp, NotificationsSettings};
-use draftr_payments::provider::SimulatedProvider;
-use draftr_payments::{App as PaymentsApp, PaymentsSettings};
-use draftr_reservations::{App as ReservationsApp, ReservationsSettings};
-use draftr_router::embed::{EmbeddedRouter, Overrides, config_with};
-use secrecy::SecretString;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use crate::stack::{Shared, Stack, StackSettings};
 
 /// Where the embedded default listens and keeps its files.
 #[derive(Debug, Clone)]
@@ -50,30 +35,12 @@ impl Default for EmbeddedSettings {
     }
 }
 
-/// Development-only demo accounts: (email, password, display name, role).
-pub const DEMO_USERS: &[(&str, &str, &str, Role)] = &[
-    (
-        "admin@draftr.test",
-        "correct-horse-ada",
-        "Ada Admin",
-        Role::Admin,
-    ),
-    (
-        "host@draftr.test",
-        "correct-horse-hugo",
-        "Hugo Host",
-        Role::Host,
-    ),
-    (
-        "guest@draftr.test",
-        "correct-horse-greta",
-        "Greta Guest",
-        Role::Guest,
-    ),
-];
+pub use crate::demo::DEMO_USERS;
 
+/// The embedded default, running.
 pub struct Embedded {
-    pub router: EmbeddedRouter,
+    /// Where the router serves GraphQL and `/health`.
+    pub router_addr: SocketAddr,
     pub auth_port: u16,
     pub catalog_port: u16,
     pub reservations_port: u16,
@@ -81,201 +48,51 @@ pub struct Embedded {
     pub notifications_port: u16,
     /// Where the embedded mail catcher writes emails (`.eml` files).
     pub mail_dir: PathBuf,
-    stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<std::io::Result<()>>>,
+    stack: Stack,
+}
+
+fn port_of(url: &str) -> u16 {
+    url.trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_default()
 }
 
 impl Embedded {
+    /// Environment settings (token lifetimes, throttling, an SMTP server, Stripe…) apply; where
+    /// things listen and keep their data is the embedded default's to decide.
     pub async fn start(settings: EmbeddedSettings) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&settings.data_dir)?;
-        let kv: Arc<dyn KvStore> = Arc::new(InMemoryKv::default());
-        // One process: events travel on an in-process bus with the same delivery guarantees.
-        let events: Arc<dyn EventBus> = Arc::new(InProcessBus::default());
-        let (stop, stop_rx) = watch::channel(false);
-
-        // Environment settings (token lifetimes, throttling…) apply; where things listen and
-        // live is the embedded default's to decide.
-        // One process: a fresh service credential per start, shared by its subgraphs.
-        let service_token = SecretString::from(format!(
-            "{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        ));
-        let mut auth_settings: AuthSettings = draftr_common::config::load("auth", None)?;
-        auth_settings.service_token = Some(service_token.clone());
-        auth_settings.listen = settings.auth_listen.clone();
-        auth_settings.database.url = SecretString::from(format!(
-            "sqlite://{}",
-            settings.data_dir.join("auth.db").display()
-        ));
-        auth_settings.redis.url = None;
-        auth_settings.tokens.signing_key_file = settings.data_dir.join("auth-signing-key.pem");
-        let auth = AuthApp::build_with(auth_settings, kv.clone()).await?;
-        let auth_port = auth.port();
-        let mut demo_host = None;
-        if settings.demo_data {
-            let service = auth.service();
-            for (email, password, name, role) in DEMO_USERS {
-                let user = service
-                    .ensure_user(email, password, name, *role)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("demo user {email}: {e}"))?;
-                if *role == Role::Host {
-                    demo_host = Some(user.id);
-                }
-            }
-        }
-        let jwks = auth.jwks();
-        let auth_jwks = jwks.clone();
-        let auth_jwks_for_notifications = jwks.clone();
-        let mut tasks = vec![tokio::spawn(
-            auth.run_until_stopped(stopped(stop_rx.clone())),
-        )];
-
-        let mut catalog_settings: CatalogSettings = draftr_common::config::load("catalog", None)?;
-        catalog_settings.listen = settings.catalog_listen.clone();
-        catalog_settings.auth_url = format!("http://127.0.0.1:{auth_port}/");
-        catalog_settings.service_token = Some(service_token.clone());
-        catalog_settings.database.url = SecretString::from(format!(
-            "sqlite://{}",
-            settings.data_dir.join("catalog.db").display()
-        ));
-        let catalog = CatalogApp::build_with(catalog_settings, kv.clone(), KeySource::Static(jwks))
-            .await?
-            .with_event_bus(events.clone());
-        let catalog_port = catalog.port();
-        if let Some(host) = demo_host {
-            crate::demo::seed_catalog(&catalog.service(), host).await?;
-        }
-        tasks.push(tokio::spawn(
-            catalog.run_until_stopped(stopped(stop_rx.clone())),
-        ));
-
-        // Payments: the simulated provider (Stripe's test cards, no network) unless the
-        // environment configures Stripe.
-        let mut payments_settings: PaymentsSettings =
-            draftr_common::config::load("payments", None)?;
-        payments_settings.listen = settings.payments_listen.clone();
-        payments_settings.service_token = Some(service_token.clone());
-        payments_settings.database.url = SecretString::from(format!(
-            "sqlite://{}",
-            settings.data_dir.join("payments.db").display()
-        ));
-        let provider = if payments_settings.provider.kind == "simulated" {
-            Arc::new(SimulatedProvider::new())
-                as Arc<dyn draftr_payments::provider::PaymentProvider>
-        } else {
-            draftr_payments::app::provider_from(&payments_settings.provider)?
-        };
-        let payments = PaymentsApp::build_with(
-            payments_settings,
-            kv.clone(),
-            KeySource::Static(auth_jwks.clone()),
-            provider,
-        )
-        .await?;
-        let payments_port = payments.port();
-        tasks.push(tokio::spawn(
-            payments.run_until_stopped(stopped(stop_rx.clone())),
-        ));
-
-        let mut reservations_settings: ReservationsSettings =
-            draftr_common::config::load("reservations", None)?;
-        reservations_settings.listen = settings.reservations_listen.clone();
-        reservations_settings.service_token = Some(service_token.clone());
-        reservations_settings.catalog_url = format!("http://127.0.0.1:{catalog_port}/");
-        reservations_settings.payments_url = format!("http://127.0.0.1:{payments_port}/");
-        reservations_settings.database.url = SecretString::from(format!(
-            "sqlite://{}",
-            settings.data_dir.join("reservations.db").display()
-        ));
-        let reservations = ReservationsApp::build_with(
-            reservations_settings,
-            kv.clone(),
-            KeySource::Static(auth_jwks),
-        )
-        .await?
-        .with_event_bus(events.clone());
-        let reservations_port = reservations.port();
-        tasks.push(tokio::spawn(
-            reservations.run_until_stopped(stopped(stop_rx.clone())),
-        ));
-
-        // Notifications: emails land as .eml files under the data directory unless an SMTP
-        // server is configured; live updates stay in process.
-        let mut notifications_settings: NotificationsSettings =
-            draftr_common::config::load("notifications", None)?;
-        notifications_settings.listen = settings.notifications_listen.clone();
-        notifications_settings.service_token = Some(service_token);
-        notifications_settings.auth_url = format!("http://127.0.0.1:{auth_port}/");
-        notifications_settings.redis.url = None;
-        notifications_settings.database.url = SecretString::from(format!(
-            "sqlite://{}",
-            settings.data_dir.join("notifications.db").display()
-        ));
+        let mut stack = StackSettings::from_env()?.in_sqlite_dir(&settings.data_dir);
+        stack.shared = Shared::InProcess;
+        stack.demo_data = settings.demo_data;
+        stack.router_listen = settings.router_listen.clone();
+        stack.auth.subgraph.listen = settings.auth_listen.clone();
+        stack.catalog.subgraph.listen = settings.catalog_listen.clone();
+        stack.reservations.subgraph.listen = settings.reservations_listen.clone();
+        stack.payments.subgraph.listen = settings.payments_listen.clone();
+        stack.notifications.subgraph.listen = settings.notifications_listen.clone();
+        stack.auth.tokens.signing_key_file = settings.data_dir.join("auth-signing-key.pem");
+        // Emails land as .eml files under the data directory unless SMTP is configured.
         let mail_dir = settings.data_dir.join("mail");
-        notifications_settings.mail.dir = mail_dir.display().to_string();
-        let notifications = NotificationsApp::build_with(
-            notifications_settings,
-            kv.clone(),
-            KeySource::Static(auth_jwks_for_notifications),
-        )
-        .await?
-        .with_event_bus(events.clone());
-        let notifications_port = notifications.port();
-        tasks.push(tokio::spawn(
-            notifications.run_until_stopped(stopped(stop_rx.clone())),
-        ));
-
-        let subgraphs = crate::schema::subgraphs();
-        let supergraph = draftr_router::compose::compose(&subgraphs)?;
-        let overrides = Overrides {
-            listen: settings.router_listen.clone(),
-            subgraph_urls: BTreeMap::from([
-                ("auth".to_owned(), format!("http://127.0.0.1:{auth_port}/")),
-                (
-                    "catalog".to_owned(),
-                    format!("http://127.0.0.1:{catalog_port}/"),
-                ),
-                (
-                    "reservations".to_owned(),
-                    format!("http://127.0.0.1:{reservations_port}/"),
-                ),
-                (
-                    "payments".to_owned(),
-                    format!("http://127.0.0.1:{payments_port}/"),
-                ),
-                (
-                    "notifications".to_owned(),
-                    format!("http://127.0.0.1:{notifications_port}/"),
-                ),
-            ]),
-        };
-        let router = EmbeddedRouter::start(
-            &config_with(draftr_router::ROUTER_YAML, &overrides)?,
-            supergraph,
-        )
-        .await?;
+        stack.notifications.mail.dir = mail_dir.display().to_string();
+        let stack = Stack::start(stack).await?;
+        let urls = stack.urls.clone();
         Ok(Self {
-            router,
-            auth_port,
-            catalog_port,
-            reservations_port,
-            payments_port,
-            notifications_port,
+            router_addr: stack.router.addr,
+            auth_port: port_of(&urls.auth),
+            catalog_port: port_of(&urls.catalog),
+            reservations_port: port_of(&urls.reservations),
+            payments_port: port_of(&urls.payments),
+            notifications_port: urls.notifications.first().map_or(0, |u| port_of(u)),
             mail_dir,
-            stop,
-            tasks,
+            stack,
         })
     }
 
     /// Stops the router, then the subgraphs, letting in-flight requests finish.
     pub async fn shutdown(self) -> anyhow::Result<()> {
-        self.router.shutdown().await?;
-        let _ = self.stop.send(true);
-        for task in self.tasks {
-            task.await??;
-        }
-        Ok(())
+        self.stack.shutdown().await
     }
 }

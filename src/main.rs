@@ -175,8 +175,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "Draftr is ready (embedded: one process, data in {}).",
                 data_dir.display()
             );
-            println!("  GraphQL (router)   http://{}/", running.router.addr);
-            println!("  router health      http://{}/health", running.router.addr);
+            println!("  GraphQL (router)   http://{}/", running.router_addr);
+            println!("  router health      http://{}/health", running.router_addr);
             println!(
                 "  auth subgraph      http://127.0.0.1:{}/   JWKS http://127.0.0.1:{}/.well-known/jwks.json",
                 running.auth_port, running.auth_port
@@ -213,7 +213,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Auth { config } => {
             let settings = auth_settings(config.as_deref())?;
-            if settings.redis.url.is_none() {
+            if settings.subgraph.redis.url.is_none() {
                 tracing::warn!(
                     "DRAFTR_AUTH__REDIS__URL is not set: sign-outs and sign-in throttling stay inside \
                      this process, and other subgraphs will not see revocations; set it in production"
@@ -227,7 +227,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Catalog { config } => {
             let settings: draftr_catalog::CatalogSettings =
                 draftr_common::config::load("catalog", config.as_deref())?;
-            if settings.redis.url.is_none() {
+            if settings.subgraph.redis.url.is_none() {
                 tracing::warn!(
                     "DRAFTR_CATALOG__REDIS__URL is not set: sign-outs done through auth will not be seen here; set it in production"
                 );
@@ -287,31 +287,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             match subgraph.as_str() {
                 "auth" => {
                     let settings = auth_settings(config.as_deref())?;
-                    let db = draftr_common::db::connect(&settings.database).await?;
+                    let db = draftr_common::db::connect(&settings.subgraph.database).await?;
                     draftr_auth::app::migrate(&db).await?;
                 }
                 "catalog" => {
                     let settings: draftr_catalog::CatalogSettings =
                         draftr_common::config::load("catalog", config.as_deref())?;
-                    let db = draftr_common::db::connect(&settings.database).await?;
+                    let db = draftr_common::db::connect(&settings.subgraph.database).await?;
                     draftr_catalog::app::migrate(&db).await?;
                 }
                 "reservations" => {
                     let settings: draftr_reservations::ReservationsSettings =
                         draftr_common::config::load("reservations", config.as_deref())?;
-                    let db = draftr_common::db::connect(&settings.database).await?;
+                    let db = draftr_common::db::connect(&settings.subgraph.database).await?;
                     draftr_reservations::app::migrate(&db).await?;
                 }
                 "payments" => {
                     let settings: draftr_payments::PaymentsSettings =
                         draftr_common::config::load("payments", config.as_deref())?;
-                    let db = draftr_common::db::connect(&settings.database).await?;
+                    let db = draftr_common::db::connect(&settings.subgraph.database).await?;
                     draftr_payments::app::migrate(&db).await?;
                 }
                 "notifications" => {
                     let settings: draftr_notifications::NotificationsSettings =
                         draftr_common::config::load("notifications", config.as_deref())?;
-                    let db = draftr_common::db::connect(&settings.database).await?;
+                    let db = draftr_common::db::connect(&settings.subgraph.database).await?;
                     draftr_notifications::app::migrate(&db).await?;
                 }
                 other => anyhow::bail!("unknown subgraph {other}"),

@@ -36,6 +36,18 @@ pub fn subgraphs() -> Vec<SubgraphSdl> {
     ]
 }
 
+/// [`subgraphs`] at the URLs in `urls` (subgraph name → URL); a name not in it keeps its
+/// default URL.
+pub fn subgraphs_at(urls: &std::collections::BTreeMap<String, String>) -> Vec<SubgraphSdl> {
+    let mut all = subgraphs();
+    for subgraph in &mut all {
+        if let Some(url) = urls.get(&subgraph.name) {
+            subgraph.url = url.clone();
+        }
+    }
+    all
+}
+
 /// The files `export` writes: `(file name, contents)`.
 pub fn generate() -> anyhow::Result<Vec<(String, String)>> {
     let subgraphs = subgraphs();

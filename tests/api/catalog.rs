@@ -16,6 +16,7 @@ test_on_both_backends!(
     pagination_walks_every_page_once_while_listings_are_inserted,
     a_page_of_50_with_hosts_costs_the_same_queries_as_a_page_of_10,
     only_admins_manage_categories,
+    a_page_asking_for_host_emails_anonymously_keeps_every_listing,
 );
 
 const CREATE: &str =
@@ -659,4 +660,64 @@ async fn service_operations_are_hidden_and_need_the_credential(backend: Backend)
     );
     assert_eq!(q["maxGuests"], 3);
     assert_eq!(q["cancellationPolicy"], "FLEXIBLE");
+}
+
+/// `User.email` is private, and nullable so that its refusal nulls that one field: a page of
+/// listings asking for `host { email }` anonymously (or as a stranger) keeps every listing and
+/// host, with `email: null` and the refusal in `errors`.
+async fn a_page_asking_for_host_emails_anonymously_keeps_every_listing(backend: Backend) {
+    let app = spawn(backend).await;
+    let (host_email, host, _, host_id) = app.new_user().await;
+    let first = create(
+        &app,
+        &host,
+        json!({ "status": "PUBLISHED", "title": "First" }),
+    )
+    .await;
+    let second = create(
+        &app,
+        &host,
+        json!({ "status": "PUBLISHED", "title": "Second" }),
+    )
+    .await;
+    let query = "{ properties(first: 10) { edges { node { id host { id displayName email } } } } }";
+    let (_, stranger, _, _) = app.new_user().await;
+
+    for (who, token) in [("anonymous", None), ("a stranger", Some(stranger.as_str()))] {
+        let res = app.gql(query, json!({}), token).await;
+        let edges = res.data()["properties"]["edges"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{who}: the page is gone: {}", res.body));
+        let ids: HashSet<&str> = edges
+            .iter()
+            .map(|e| e["node"]["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            HashSet::from([first.as_str(), second.as_str()]),
+            "{who}"
+        );
+        for edge in edges {
+            let h = &edge["node"]["host"];
+            assert_eq!(h["id"], host_id.as_str(), "{who}: {}", res.body);
+            assert_eq!(h["displayName"], "Test User", "{who}");
+            assert!(h["email"].is_null(), "{who} read an email: {}", res.body);
+        }
+        let expected = if token.is_none() {
+            "UNAUTHENTICATED"
+        } else {
+            "FORBIDDEN"
+        };
+        assert_eq!(res.code(), expected, "{who}: {}", res.body);
+        assert!(!res.body.to_string().contains(&host_email), "{who}");
+    }
+
+    // The host still reads their own email on the same page.
+    let own = app.gql(query, json!({}), Some(&host)).await;
+    let edges = own.ok()["properties"]["edges"].as_array().unwrap().clone();
+    assert!(
+        edges
+            .iter()
+            .all(|e| e["node"]["host"]["email"] == host_email.as_str())
+    );
 }

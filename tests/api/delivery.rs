@@ -39,8 +39,11 @@ impl NotificationsProcess {
             .stderr(std::fs::File::create(&log).expect("log file"));
         let mut vars = vec![
             ("LISTEN", "127.0.0.1:0".to_owned()),
-            ("DATABASE__URL", s.database.url.expose_secret().to_owned()),
-            ("JWKS_URL", s.jwks_url.clone()),
+            (
+                "DATABASE__URL",
+                s.subgraph.database.url.expose_secret().to_owned(),
+            ),
+            ("JWKS_URL", s.subgraph.jwks_url.clone()),
             ("AUTH_URL", s.auth_url.clone()),
             ("MAIL__BACKOFF_MS", s.mail.backoff_ms.to_string()),
             ("MAIL__MAX_BACKOFF_MS", s.mail.max_backoff_ms.to_string()),
@@ -53,15 +56,20 @@ impl NotificationsProcess {
             ("RECLAIM_IDLE_MS", s.reclaim_idle_ms.to_string()),
         ];
         let optional = [
-            ("DATABASE__SCHEMA", s.database.schema.clone()),
+            ("DATABASE__SCHEMA", s.subgraph.database.schema.clone()),
             (
                 "REDIS__URL",
-                s.redis.url.as_ref().map(|u| u.expose_secret().to_owned()),
+                s.subgraph
+                    .redis
+                    .url
+                    .as_ref()
+                    .map(|u| u.expose_secret().to_owned()),
             ),
-            ("REDIS__NAMESPACE", s.redis.namespace.clone()),
+            ("REDIS__NAMESPACE", s.subgraph.redis.namespace.clone()),
             (
                 "SERVICE_TOKEN",
-                s.service_token
+                s.subgraph
+                    .service_token
                     .as_ref()
                     .map(|t| t.expose_secret().to_owned()),
             ),
@@ -202,7 +210,7 @@ fn assert_each_email_delivered(app: &TestApp, bookings: usize, cut_sends: usize)
 
 /// Rows a stopped mailer left claimed but not recorded: the only ones that can be sent twice.
 async fn rows_left_sending(settings: &NotificationsSettings) -> i64 {
-    let db = draftr_common::db::connect(&settings.database)
+    let db = draftr_common::db::connect(&settings.subgraph.database)
         .await
         .unwrap();
     let row = db
@@ -383,7 +391,7 @@ async fn a_redis_restart_that_loses_the_stream_loses_no_confirmation_email() {
     redis.kill();
     redis = OwnRedis::start(port);
     let mut settings = app.notifications_settings.clone();
-    settings.redis.url = Some(secrecy::SecretString::from(url.clone()));
+    settings.subgraph.redis.url = Some(secrecy::SecretString::from(url.clone()));
     let mut notifications = NotificationsProcess::start(&settings);
 
     wait_until("40 emails", Duration::from_secs(60), async || {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use draftr_common::testing::Backend;
-use draftr_router::compose::{SubgraphSdl, compose};
+use draftr_router::compose::compose;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
@@ -32,31 +32,7 @@ async fn a_federated_subscription_through_hive_gateway_resolves_the_property_tit
         hive.display()
     );
     let app = spawn(Backend::Postgres).await;
-    let subgraph = |name: &str, url: &str, sdl: String| SubgraphSdl {
-        name: name.into(),
-        url: url.into(),
-        sdl,
-    };
-    let supergraph = compose(&[
-        subgraph("auth", &app.auth_url, draftr_auth::graphql::sdl()),
-        subgraph("catalog", &app.catalog_url, draftr_catalog::graphql::sdl()),
-        subgraph(
-            "reservations",
-            &app.reservations_url,
-            draftr_reservations::graphql::sdl(),
-        ),
-        subgraph(
-            "payments",
-            &app.payments_url,
-            draftr_payments::graphql::sdl(),
-        ),
-        subgraph(
-            "notifications",
-            &app.notifications_url,
-            draftr_notifications::graphql::sdl(),
-        ),
-    ])
-    .unwrap();
+    let supergraph = compose(&draftr::schema::subgraphs_at(&app.subgraph_urls())).unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("supergraph.graphql"), supergraph).unwrap();
     std::fs::copy(

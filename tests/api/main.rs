@@ -2,18 +2,18 @@
 //! PostgreSQL and SQLite, with Redis for shared state. Requests go through the router unless a
 //! test says otherwise.
 
+// The shared test support, under the names the modules use (`crate::helpers::spawn`, …).
+use draftr_test_support::{app as helpers, smtp, ws};
+
 mod auth_flow;
 mod booking;
 mod catalog;
 mod delivery;
 mod events;
-mod helpers;
 mod hive;
 mod notifications;
 mod payments;
 mod router;
 mod saga;
 mod schema_check;
-mod smtp;
 mod tokens;
-mod ws;

@@ -257,13 +257,12 @@ fn start_killable(
             let kv = draftr_common::kv::connect(&redis_test_settings())
                 .await
                 .unwrap();
+            let mut payments_settings = PaymentsSettings::default();
+            payments_settings.subgraph.listen = "127.0.0.1:0".into();
+            payments_settings.subgraph.database = payments_db;
+            payments_settings.subgraph.service_token = Some(SecretString::from(SERVICE_TOKEN));
             let payments = PaymentsApp::build_with(
-                PaymentsSettings {
-                    listen: "127.0.0.1:0".into(),
-                    database: payments_db,
-                    service_token: Some(SecretString::from(SERVICE_TOKEN)),
-                    ..Default::default()
-                },
+                payments_settings,
                 kv.clone(),
                 KeySource::Url(jwks.clone()),
                 provider,
@@ -273,15 +272,15 @@ fn start_killable(
             let payments_url = format!("http://127.0.0.1:{}/", payments.port());
             tokio::spawn(payments.run_until_stopped(std::future::pending()));
             let mut settings = ReservationsSettings {
-                listen: "127.0.0.1:0".into(),
-                database: reservations_db,
-                redis: redis_test_settings(),
-                jwks_url: jwks,
-                service_token: Some(SecretString::from(SERVICE_TOKEN)),
                 catalog_url,
                 payments_url,
                 ..Default::default()
             };
+            settings.subgraph.listen = "127.0.0.1:0".into();
+            settings.subgraph.database = reservations_db;
+            settings.subgraph.redis = redis_test_settings();
+            settings.subgraph.jwks_url = jwks;
+            settings.subgraph.service_token = Some(SecretString::from(SERVICE_TOKEN));
             settings.booking.hold_timeout_ms = hold_timeout_ms;
             settings.booking.reconcile_interval_ms = 100;
             let reservations = ReservationsApp::build(settings).await.unwrap();

@@ -1,24 +1,25 @@
-use std::collections::BTreeMap;
+//! The end-to-end test app: the whole stack ([`draftr::stack`]) as production wires it, plus a
+//! probe subgraph, and the GraphQL calls tests make.
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_graphql::{Context, EmptyMutation, EmptySubscription, ID, Object, Schema};
+use draftr::stack::{Shared, Stack, StackSettings};
+use draftr_auth::AuthSettings;
 use draftr_auth::service::AuthService;
-use draftr_auth::{App as AuthApp, AuthSettings};
-use draftr_catalog::{App as CatalogApp, CatalogSettings};
 use draftr_common::db::StatementCounter;
 use draftr_common::graphql::{harden, request_meta, viewer};
 use draftr_common::http::{Identify, identify, serve, stopped, with_standard_layers};
-use draftr_common::jwt::{KeySource, SigningKey, TokenPolicy, TokenVerifier};
+use draftr_common::jwt::{KeySource, SigningKey, TokenVerifier};
 use draftr_common::testing::{Backend, TestDatabase, redis_test_settings};
 use draftr_common::{ApiResult, Role};
-use draftr_notifications::{App as NotificationsApp, NotificationsSettings};
+use draftr_notifications::NotificationsSettings;
 use draftr_payments::provider::{PaymentProvider, SimulatedProvider};
-use draftr_payments::{App as PaymentsApp, PaymentsSettings};
+use draftr_reservations::ReservationsSettings;
 use draftr_reservations::service::ReservationService;
-use draftr_reservations::{App as ReservationsApp, ReservationsSettings};
-use draftr_router::compose::{SubgraphSdl, compose};
-use draftr_router::embed::{EmbeddedRouter, Overrides, config_with};
+use draftr_router::compose::SubgraphSdl;
+use draftr_router::embed::EmbeddedRouter;
 use sea_orm::{ConnectionTrait, Statement};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -99,14 +100,9 @@ pub struct TestApp {
     pub db: TestDatabase,
     /// Kept so the catalog's SQLite file lives as long as the app.
     _catalog_db: TestDatabase,
-    router: Option<EmbeddedRouter>,
-    stop: watch::Sender<bool>,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-    }
+    /// Dropped with the app: the subgraphs and the router stop.
+    stack: Stack,
+    _stop_probe: watch::Sender<bool>,
 }
 
 pub async fn spawn(backend: Backend) -> TestApp {
@@ -115,12 +111,12 @@ pub async fn spawn(backend: Backend) -> TestApp {
 
 pub async fn spawn_with(
     backend: Backend,
-    tweak: impl FnOnce(&mut AuthSettings) + 'static,
+    tweak: impl FnOnce(&mut AuthSettings) + Send + 'static,
 ) -> TestApp {
     spawn_custom(backend, Options::default().auth(tweak)).await
 }
 
-type Tweak<T> = Box<dyn FnOnce(&mut T)>;
+type Tweak<T> = Box<dyn FnOnce(&mut T) + Send>;
 
 /// How a test wants its app different from the default.
 #[derive(Default)]
@@ -136,11 +132,14 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn auth(mut self, f: impl FnOnce(&mut AuthSettings) + 'static) -> Self {
+    pub fn auth(mut self, f: impl FnOnce(&mut AuthSettings) + Send + 'static) -> Self {
         self.auth = Some(Box::new(f));
         self
     }
-    pub fn reservations(mut self, f: impl FnOnce(&mut ReservationsSettings) + 'static) -> Self {
+    pub fn reservations(
+        mut self,
+        f: impl FnOnce(&mut ReservationsSettings) + Send + 'static,
+    ) -> Self {
         self.reservations = Some(Box::new(f));
         self
     }
@@ -158,156 +157,90 @@ impl Options {
     }
 }
 
+/// The stack as production runs it, in this process: every part on its own database (a fresh
+/// PostgreSQL schema or SQLite file), revocations in the shared Redis, auth's keys fetched over
+/// HTTP, events and live updates on Redis under a namespace of the test's own, two
+/// notifications replicas sending to a real SMTP listener, and a probe subgraph beside them.
 pub async fn spawn_custom(backend: Backend, options: Options) -> TestApp {
     draftr_common::telemetry::init_for_tests();
     let db = TestDatabase::new(backend).await;
-    let key = SigningKey::generate();
-    let mut settings = AuthSettings {
-        listen: "127.0.0.1:0".into(),
-        database: db.settings.clone(),
-        redis: redis_test_settings(),
-        ..Default::default()
-    };
-    settings.tokens.signing_key_pem = Some(SecretString::from(key.to_pem().to_owned()));
-    settings.service_token = Some(SecretString::from(SERVICE_TOKEN));
-    if let Some(tweak) = options.auth {
-        tweak(&mut settings);
-    }
-    let policy = TokenPolicy {
-        issuer: settings.tokens.issuer.clone(),
-        audience: settings.tokens.audience.clone(),
-    };
-
-    let (stop, stop_rx) = watch::channel(false);
-
-    let auth = AuthApp::build(settings).await.expect("auth starts");
-    let auth_url = format!("http://127.0.0.1:{}/", auth.port());
-    let service = auth.service();
-    let auth_statements = auth.statements();
-    tokio::spawn(auth.run_until_stopped(stopped(stop_rx.clone())));
-
     let catalog_db = TestDatabase::new(backend).await;
-    let namespace = format!("t{}", uuid::Uuid::new_v4().simple());
-    let catalog = CatalogApp::build(CatalogSettings {
-        listen: "127.0.0.1:0".into(),
-        database: catalog_db.settings.clone(),
-        redis: draftr_common::config::RedisSettings {
-            namespace: Some(namespace.clone()),
-            url: Some(SecretString::from(
-                options.events_redis.clone().unwrap_or_else(|| {
-                    secrecy::ExposeSecret::expose_secret(
-                        redis_test_settings().url.as_ref().unwrap(),
-                    )
-                    .to_owned()
-                }),
-            )),
-        },
-        jwks_url: format!("{auth_url}.well-known/jwks.json"),
-        auth_url: auth_url.clone(),
-        service_token: Some(SecretString::from(SERVICE_TOKEN)),
-        ..Default::default()
-    })
-    .await
-    .expect("catalog starts");
-    let catalog_url = format!("http://127.0.0.1:{}/", catalog.port());
-    let catalog_statements = catalog.statements();
-    tokio::spawn(catalog.run_until_stopped(stopped(stop_rx.clone())));
-
-    let provider = Arc::new(SimulatedProvider::new());
     let payments_db = TestDatabase::new(backend).await;
-    let mut payments_settings = PaymentsSettings {
-        listen: "127.0.0.1:0".into(),
-        database: payments_db.settings.clone(),
-        redis: redis_test_settings(),
-        jwks_url: format!("{auth_url}.well-known/jwks.json"),
-        service_token: Some(SecretString::from(SERVICE_TOKEN)),
-        ..Default::default()
-    };
-    payments_settings.provider.stripe_webhook_secret = Some(SecretString::from(WEBHOOK_SECRET));
-    let payments_kv = draftr_common::kv::connect(&payments_settings.redis)
-        .await
-        .expect("Redis at 127.0.0.1:6379");
-    let payments = PaymentsApp::build_with(
-        payments_settings.clone(),
-        payments_kv,
-        KeySource::Url(payments_settings.jwks_url.clone()),
+    let reservations_db = TestDatabase::new(backend).await;
+    let notifications_db = TestDatabase::new(backend).await;
+    let key = SigningKey::generate();
+    let namespace = format!("t{}", uuid::Uuid::new_v4().simple());
+    let provider = Arc::new(SimulatedProvider::new());
+    let smtp = crate::smtp::SmtpSink::start().await;
+
+    let mut settings = StackSettings::default().on_free_ports();
+    settings.shared = Shared::FromSettings;
+    settings.service_token = Some(SecretString::from(SERVICE_TOKEN));
+    settings.provider = Some(
         options
             .provider
             .unwrap_or_else(|| provider.clone() as Arc<dyn PaymentProvider>),
-    )
-    .await
-    .expect("payments starts");
-    let payments_url = format!("http://127.0.0.1:{}/", payments.port());
-    tokio::spawn(payments.run_until_stopped(stopped(stop_rx.clone())));
+    );
+    settings.notifications_replicas = if options.no_notifications { 0 } else { 2 };
+    for (part, test_db) in [
+        (&mut settings.auth.subgraph.database, &db),
+        (&mut settings.catalog.subgraph.database, &catalog_db),
+        (&mut settings.payments.subgraph.database, &payments_db),
+        (
+            &mut settings.reservations.subgraph.database,
+            &reservations_db,
+        ),
+        (
+            &mut settings.notifications.subgraph.database,
+            &notifications_db,
+        ),
+    ] {
+        *part = test_db.settings.clone();
+    }
+    let events_redis = options.events_redis.clone();
+    settings.for_each(|c| {
+        *c.redis = redis_test_settings();
+        // Revocations are shared by everyone in the test Redis; events and live updates stay
+        // under this test's namespace, on another Redis if the test asks.
+        if matches!(c.name, "catalog" | "reservations" | "notifications") {
+            c.redis.namespace = Some(namespace.clone());
+            if let Some(url) = &events_redis {
+                c.redis.url = Some(SecretString::from(url.clone()));
+            }
+        }
+    });
+    settings.auth.tokens.signing_key_pem = Some(SecretString::from(key.to_pem().to_owned()));
+    settings.adjust.auth = options.auth;
+    settings.payments.provider.stripe_webhook_secret = Some(SecretString::from(WEBHOOK_SECRET));
+    settings.adjust.reservations = options.reservations;
+    let mail = &mut settings.notifications.mail;
+    mail.smtp_url = Some(SecretString::from(smtp.url.clone()));
+    mail.backoff_ms = 200;
+    mail.max_backoff_ms = 1_000;
+    mail.poll_ms = 50;
+    mail.stale_sending_ms = 3_000;
+    mail.send_timeout_ms = 1_000;
+    settings.notifications.reclaim_idle_ms = 2_000;
 
-    let reservations_db = TestDatabase::new(backend).await;
-    let mut reservations_settings = ReservationsSettings {
-        listen: "127.0.0.1:0".into(),
-        database: reservations_db.settings.clone(),
-        redis: redis_test_settings(),
-        jwks_url: format!("{auth_url}.well-known/jwks.json"),
-        service_token: Some(SecretString::from(SERVICE_TOKEN)),
-        catalog_url: catalog_url.clone(),
-        payments_url: payments_url.clone(),
-        ..Default::default()
-    };
-    reservations_settings.redis.namespace = Some(namespace.clone());
-    if let Some(url) = &options.events_redis {
-        reservations_settings.redis.url = Some(SecretString::from(url.clone()));
-    }
-    if let Some(tweak) = options.reservations {
-        tweak(&mut reservations_settings);
-    }
-    let reservations = ReservationsApp::build(reservations_settings)
-        .await
-        .expect("reservations starts");
-    let reservations_url = format!("http://127.0.0.1:{}/", reservations.port());
-    let reservations_service = reservations.service();
-    tokio::spawn(reservations.run_until_stopped(stopped(stop_rx.clone())));
+    // The probe is its own service: its own Redis connection, keys fetched over HTTP from
+    // auth (which is not started yet, so the probe's listener is bound first and it is served
+    // once the stack is up).
+    let probe_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let probe_url = format!("http://{}/", probe_listener.local_addr().unwrap());
+    settings.extra_subgraphs.push(SubgraphSdl {
+        name: "probe".into(),
+        url: probe_url.clone(),
+        sdl: probe_sdl(),
+    });
+    let stack = Stack::start(settings).await.expect("the stack starts");
+    let urls = stack.urls.clone();
+    let policy = stack.settings.auth.subgraph.token_policy();
 
-    let smtp = crate::smtp::SmtpSink::start().await;
-    let notifications_db = TestDatabase::new(backend).await;
-    let mut notifications_settings = NotificationsSettings {
-        listen: "127.0.0.1:0".into(),
-        database: notifications_db.settings.clone(),
-        redis: redis_test_settings(),
-        jwks_url: format!("{auth_url}.well-known/jwks.json"),
-        service_token: Some(SecretString::from(SERVICE_TOKEN)),
-        auth_url: auth_url.clone(),
-        ..Default::default()
-    };
-    notifications_settings.redis.namespace = Some(namespace.clone());
-    if let Some(url) = &options.events_redis {
-        notifications_settings.redis.url = Some(SecretString::from(url.clone()));
-    }
-    notifications_settings.mail.smtp_url = Some(SecretString::from(smtp.url.clone()));
-    notifications_settings.mail.backoff_ms = 200;
-    notifications_settings.mail.max_backoff_ms = 1_000;
-    notifications_settings.mail.poll_ms = 50;
-    notifications_settings.mail.stale_sending_ms = 3_000;
-    notifications_settings.mail.send_timeout_ms = 1_000;
-    notifications_settings.reclaim_idle_ms = 2_000;
-    let mut notifications_ports = Vec::new();
-    let replicas = if options.no_notifications { 0 } else { 2 };
-    for _ in 0..replicas {
-        let replica = NotificationsApp::build(notifications_settings.clone())
-            .await
-            .expect("notifications starts");
-        notifications_ports.push(replica.port());
-        tokio::spawn(replica.run_until_stopped(stopped(stop_rx.clone())));
-    }
-    if notifications_ports.is_empty() {
-        // Nothing listens there: the test brings its own notifications.
-        notifications_ports = vec![9, 9];
-    }
-    let notifications_url = format!("http://127.0.0.1:{}/", notifications_ports[0]);
-
-    // The probe is its own service: its own Redis connection, keys fetched over HTTP.
     let kv = draftr_common::kv::connect(&redis_test_settings())
         .await
         .expect("Redis at 127.0.0.1:6379");
     let verifier = TokenVerifier::new(
-        KeySource::Url(format!("{auth_url}.well-known/jwks.json")),
+        KeySource::Url(format!("{}.well-known/jwks.json", urls.auth)),
         &policy,
         kv,
     )
@@ -321,94 +254,50 @@ pub async fn spawn_custom(backend: Backend, options: Options) -> TestApp {
     let probe_router = with_standard_layers(draftr_common::graphql::routes(probe_schema()).layer(
         axum::middleware::from_fn_with_state(identify_state, identify),
     ));
-    let probe_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let probe_url = format!("http://{}/", probe_listener.local_addr().unwrap());
-    tokio::spawn(serve(
-        probe_listener,
-        probe_router,
-        stopped(stop_rx.clone()),
-    ));
+    let (stop_probe, probe_stop) = watch::channel(false);
+    tokio::spawn(serve(probe_listener, probe_router, stopped(probe_stop)));
 
-    let supergraph = compose(&[
-        SubgraphSdl {
-            name: "auth".into(),
-            url: auth_url.clone(),
-            sdl: draftr_auth::graphql::sdl(),
-        },
-        SubgraphSdl {
-            name: "catalog".into(),
-            url: catalog_url.clone(),
-            sdl: draftr_catalog::graphql::sdl(),
-        },
-        SubgraphSdl {
-            name: "reservations".into(),
-            url: reservations_url.clone(),
-            sdl: draftr_reservations::graphql::sdl(),
-        },
-        SubgraphSdl {
-            name: "payments".into(),
-            url: payments_url.clone(),
-            sdl: draftr_payments::graphql::sdl(),
-        },
-        SubgraphSdl {
-            name: "notifications".into(),
-            url: notifications_url.clone(),
-            sdl: draftr_notifications::graphql::sdl(),
-        },
-        SubgraphSdl {
-            name: "probe".into(),
-            url: probe_url.clone(),
-            sdl: probe_sdl(),
-        },
-    ])
-    .expect("supergraph composes");
-    let overrides = Overrides {
-        listen: "127.0.0.1:0".into(),
-        subgraph_urls: BTreeMap::from([
-            ("auth".into(), auth_url.clone()),
-            ("catalog".into(), catalog_url.clone()),
-            ("reservations".into(), reservations_url.clone()),
-            ("payments".into(), payments_url.clone()),
-            ("notifications".into(), notifications_url.clone()),
-            ("probe".into(), probe_url.clone()),
-        ]),
+    // Nothing listens on port 9 (discard): with no replicas, the test brings its own.
+    let ws_of = |i: usize| {
+        urls.notifications
+            .get(i)
+            .map_or("ws://127.0.0.1:9/ws".to_owned(), |u| {
+                format!("{}ws", u.replacen("http://", "ws://", 1))
+            })
     };
-    let router = EmbeddedRouter::start(
-        &config_with(draftr_router::ROUTER_YAML, &overrides).unwrap(),
-        supergraph,
-    )
-    .await
-    .expect("router starts without a GraphOS key");
-
     let octets: [u8; 4] = rand_octets();
     TestApp {
-        router_url: router.url(),
-        auth_url,
-        catalog_url,
-        auth_statements,
-        catalog_statements,
+        router_url: urls.router.clone(),
+        auth_url: urls.auth.clone(),
+        catalog_url: urls.catalog.clone(),
+        auth_statements: stack.statements.auth.clone(),
+        catalog_statements: stack.statements.catalog.clone(),
         probe_url,
-        reservations_url,
-        payments_url,
+        reservations_url: urls.reservations.clone(),
+        payments_url: urls.payments.clone(),
         provider,
-        reservations: reservations_service,
+        reservations: stack.reservations.clone(),
         reservations_db,
         payments_db,
         namespace,
         smtp,
-        notifications_url,
-        notifications_ws: format!("ws://127.0.0.1:{}/ws", notifications_ports[0]),
-        notifications2_ws: format!("ws://127.0.0.1:{}/ws", notifications_ports[1]),
-        notifications_settings,
+        notifications_url: urls
+            .notifications
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "http://127.0.0.1:9/".to_owned()),
+        notifications_ws: ws_of(0),
+        notifications2_ws: ws_of(1),
+        notifications_settings: stack.settings.notifications.clone(),
         _notifications_db: notifications_db,
         client: reqwest::Client::new(),
         client_ip: format!("10.{}.{}.{}", octets[1], octets[2], octets[3].max(1)),
-        service,
+        service: stack.auth.clone(),
         key,
         db,
         _catalog_db: catalog_db,
-        router: Some(router),
-        stop,
+        stack,
+        _stop_probe: stop_probe,
     }
 }
 
@@ -567,8 +456,13 @@ impl TestApp {
         row.try_get::<i64>("", "n").unwrap()
     }
 
+    /// Subgraph name → URL of the five subgraphs (not the probe).
+    pub fn subgraph_urls(&self) -> std::collections::BTreeMap<String, String> {
+        self.stack.urls.subgraph_urls()
+    }
+
     pub fn router(&self) -> &EmbeddedRouter {
-        self.router.as_ref().unwrap()
+        &self.stack.router
     }
 }
 

@@ -1,24 +1,14 @@
 //! What the benches share: knobs from the environment, a PostgreSQL schema per subgraph and
-//! run, the subgraphs behind the embedded router (the committed `router.yaml`), and GraphQL
+//! run, the stack behind the embedded router (the committed `router.yaml`), and GraphQL
 //! calls. Each bench uses part of it.
-#![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use draftr_auth::{App as AuthApp, AuthSettings};
-use draftr_catalog::{App as CatalogApp, CatalogSettings};
+use draftr::stack::{Shared, Stack, StackSettings};
 use draftr_common::config::{DatabaseSettings, RedisSettings};
-use draftr_common::jwt::KeySource;
-use draftr_common::kv::{InMemoryKv, KvStore};
-use draftr_notifications::live::LiveHub;
-use draftr_notifications::{App as NotificationsApp, NotificationsSettings};
 use draftr_payments::provider::SimulatedProvider;
-use draftr_payments::{App as PaymentsApp, PaymentsSettings};
-use draftr_reservations::{App as ReservationsApp, ReservationsSettings};
-use draftr_router::embed::{EmbeddedRouter, Overrides, config_with};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -142,32 +132,21 @@ pub async fn create_listing(
         .to_owned()
 }
 
-/// The notifications subgraph of a [`Stack`], for the live bench.
-pub struct Notifications {
-    pub port: u16,
-    pub hub: LiveHub,
-    pub db: DatabaseConnection,
-}
-
 /// Auth, catalog, payments (simulated provider) and reservations, with notifications when
-/// Redis and an SMTP server are given, behind the embedded router; all in this process, each
-/// subgraph on its own port and schema, as in production.
-pub struct Stack {
+/// Redis and an SMTP server are given, behind the embedded router: the shared
+/// [`draftr::stack::Stack`], each subgraph on its own port and PostgreSQL schema.
+pub struct BenchStack {
     pub run: String,
-    pub router: EmbeddedRouter,
     pub url: String,
     pub provider: Arc<SimulatedProvider>,
     pub reservations_db: DatabaseConnection,
-    pub notifications: Option<Notifications>,
-    /// Stops every subgraph (their background loops too) before the schemas are dropped, so a
-    /// relay or mailer pass never runs against a dropped table.
-    stop: tokio::sync::watch::Sender<bool>,
-    subgraphs: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+    pub stack: Stack,
 }
 
 pub struct StackOptions {
     pub max_connections: u32,
     /// Redis for the event stream and live fan-out, and the SMTP URL the mailer sends to.
+    /// `None`: no notifications, everything shared in process.
     pub events: Option<(RedisSettings, String)>,
 }
 
@@ -179,153 +158,48 @@ const SUBGRAPHS: [&str; 5] = [
     "notifications",
 ];
 
-impl Stack {
+impl BenchStack {
     pub async fn start(options: StackOptions) -> anyhow::Result<Self> {
         let run = uuid::Uuid::new_v4().simple().to_string();
-        let db =
-            |subgraph: &str| database(&format!("bench_{subgraph}_{run}"), options.max_connections);
-        let kv: Arc<dyn KvStore> = Arc::new(InMemoryKv::default());
-        let token = SecretString::from(format!("bench-{run}"));
-        let redis = options
-            .events
-            .as_ref()
-            .map(|(redis, _)| redis.clone())
-            .unwrap_or_default();
-        let url_of = |port: u16| format!("http://127.0.0.1:{port}/");
-        let (stop, _) = tokio::sync::watch::channel(false);
-        let stopped = || draftr_common::http::stopped(stop.subscribe());
-        let mut subgraphs = Vec::new();
-
-        let auth = AuthApp::build_with(
-            AuthSettings {
-                listen: "127.0.0.1:0".into(),
-                database: db("auth"),
-                service_token: Some(token.clone()),
-                ..Default::default()
-            },
-            kv.clone(),
-        )
-        .await?;
-        let auth_url = url_of(auth.port());
-        let jwks = auth.jwks();
-        subgraphs.push(tokio::spawn(auth.run_until_stopped(stopped())));
-
-        let catalog = CatalogApp::build_with(
-            CatalogSettings {
-                listen: "127.0.0.1:0".into(),
-                database: db("catalog"),
-                redis: redis.clone(),
-                auth_url: auth_url.clone(),
-                service_token: Some(token.clone()),
-                ..Default::default()
-            },
-            kv.clone(),
-            KeySource::Static(jwks.clone()),
-        )
-        .await?;
-        let catalog_url = url_of(catalog.port());
-        subgraphs.push(tokio::spawn(catalog.run_until_stopped(stopped())));
-
         let provider = Arc::new(SimulatedProvider::new());
-        let payments = PaymentsApp::build_with(
-            PaymentsSettings {
-                listen: "127.0.0.1:0".into(),
-                database: db("payments"),
-                service_token: Some(token.clone()),
-                ..Default::default()
-            },
-            kv.clone(),
-            KeySource::Static(jwks.clone()),
-            provider.clone(),
-        )
-        .await?;
-        let payments_url = url_of(payments.port());
-        subgraphs.push(tokio::spawn(payments.run_until_stopped(stopped())));
-
-        let mut reservations_settings = ReservationsSettings {
-            listen: "127.0.0.1:0".into(),
-            database: db("reservations"),
-            redis: redis.clone(),
-            service_token: Some(token.clone()),
-            catalog_url: catalog_url.clone(),
-            payments_url: payments_url.clone(),
-            ..Default::default()
-        };
-        // The live figures measure delivery, not the relay's polling interval.
-        reservations_settings.relay_interval_ms = 20;
-        let reservations = ReservationsApp::build_with(
-            reservations_settings,
-            kv.clone(),
-            KeySource::Static(jwks.clone()),
-        )
-        .await?;
-        let reservations_url = url_of(reservations.port());
-        let reservations_db = reservations.service().db().clone();
-        subgraphs.push(tokio::spawn(reservations.run_until_stopped(stopped())));
-
-        let mut subgraph_urls = BTreeMap::from([
-            ("auth".into(), auth_url.clone()),
-            ("catalog".into(), catalog_url),
-            ("reservations".into(), reservations_url),
-            ("payments".into(), payments_url),
-        ]);
-        let notifications = match &options.events {
+        let mut settings = StackSettings::default()
+            .on_free_ports()
+            .with_databases(|part| {
+                database(&format!("bench_{part}_{run}"), options.max_connections)
+            });
+        settings.provider = Some(provider.clone());
+        settings.service_token = Some(SecretString::from(format!("bench-{run}")));
+        match &options.events {
             Some((redis, smtp_url)) => {
-                let mut settings = NotificationsSettings {
-                    listen: "127.0.0.1:0".into(),
-                    database: db("notifications"),
-                    redis: redis.clone(),
-                    service_token: Some(token.clone()),
-                    auth_url,
-                    ..Default::default()
-                };
-                settings.mail.smtp_url = Some(SecretString::from(smtp_url.clone()));
-                settings.mail.poll_ms = 20;
-                let app =
-                    NotificationsApp::build_with(settings, kv.clone(), KeySource::Static(jwks))
-                        .await?;
-                let notifications = Notifications {
-                    port: app.port(),
-                    hub: app.hub(),
-                    db: app.db(),
-                };
-                subgraph_urls.insert("notifications".into(), url_of(notifications.port));
-                subgraphs.push(tokio::spawn(app.run_until_stopped(stopped())));
-                Some(notifications)
+                settings.shared = Shared::FromSettings;
+                settings.for_each(|c| *c.redis = redis.clone());
+                settings.notifications.mail.smtp_url = Some(SecretString::from(smtp_url.clone()));
+                settings.notifications.mail.poll_ms = 20;
+                // The live figures measure delivery, not the relay's polling interval.
+                settings.reservations.relay_interval_ms = 20;
             }
-            None => None,
-        };
-
-        let router = EmbeddedRouter::start(
-            &config_with(
-                draftr_router::ROUTER_YAML,
-                &Overrides {
-                    listen: "127.0.0.1:0".into(),
-                    subgraph_urls,
-                },
-            )?,
-            draftr_router::compose::compose(&draftr::schema::subgraphs())?,
-        )
-        .await?;
-        let url = router.url();
+            None => settings.notifications_replicas = 0,
+        }
+        let stack = Stack::start(settings).await?;
+        let reservations_db = stack.reservations.db().clone();
         Ok(Self {
+            url: stack.urls.router.clone(),
             run,
-            router,
-            url,
             provider,
             reservations_db,
-            notifications,
-            stop,
-            subgraphs,
+            stack,
         })
     }
 
     /// Stops the subgraphs, then drops every schema this run created.
     pub async fn drop_schemas(self) {
-        let _ = self.stop.send(true);
-        for subgraph in self.subgraphs {
-            let _ = tokio::time::timeout(Duration::from_secs(30), subgraph).await;
-        }
-        drop_schemas(&self.reservations_db, &self.run, &SUBGRAPHS).await;
+        let Self {
+            run,
+            reservations_db,
+            stack,
+            ..
+        } = self;
+        let _ = tokio::time::timeout(Duration::from_secs(30), stack.shutdown()).await;
+        drop_schemas(&reservations_db, &run, &SUBGRAPHS).await;
     }
 }
