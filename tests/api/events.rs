@@ -16,6 +16,7 @@ test_on_both_backends!(
     two_relays_racing_over_one_outbox_publish_every_event_exactly_once,
     confirmed_bookings_reach_the_stream_once_and_survive_redis_losing_its_data,
     date_search_reflects_a_booking_and_its_cancellation_within_seconds,
+    an_event_that_breaks_the_contract_stays_pending_and_is_never_acted_on,
 );
 
 async fn two_relays_racing_over_one_outbox_publish_every_event_exactly_once(backend: Backend) {
@@ -213,4 +214,105 @@ async fn confirmed_bookings_reach_the_stream_once_and_survive_redis_losing_its_d
         .unwrap();
     assert_eq!(replayed.event.id, event_id, "the same event, by id");
     replayed.ack();
+}
+
+/// A reservation event without a total (a writer bug, or a hand-made entry) is refused by the
+/// typed contract: both consumer groups leave it pending, notifications mails nothing, the date
+/// search does not take the dates, and the events after it still flow.
+async fn an_event_that_breaks_the_contract_stays_pending_and_is_never_acted_on(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, host, _, host_id) = app.new_user().await;
+    let property = new_listing(&app, &host, 10_000, "FLEXIBLE").await;
+    let (_, guest, _, guest_id) = app.new_user().await;
+    let bus = RedisStreamBus::connect(
+        &redis_test_url(),
+        &app.namespace,
+        "test-writer",
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    let pending = async || {
+        (
+            bus.pending("reservations", "notifications")
+                .await
+                .unwrap_or(0),
+            bus.pending("reservations", "catalog-availability")
+                .await
+                .unwrap_or(0),
+        )
+    };
+    // Both groups exist and are idle once a real booking has been mailed.
+    book(&app, &guest, booking(&property, 40, 42, "pm_card_visa"))
+        .await
+        .ok();
+    wait_until(
+        "the first booking's two emails",
+        Duration::from_secs(20),
+        async || app.smtp.messages().len() == 2,
+    )
+    .await;
+    wait_until("nothing pending", Duration::from_secs(10), async || {
+        pending().await == (0, 0)
+    })
+    .await;
+
+    let id = uuid::Uuid::now_v7();
+    let payload = serde_json::json!({
+        "version": 1,
+        "eventId": id,
+        "kind": "reservation.confirmed",
+        "occurredAt": chrono::Utc::now(),
+        "reservationId": uuid::Uuid::now_v7(),
+        "propertyId": property,
+        "propertyTitle": "Harbour flat",
+        "guestId": guest_id,
+        "hostId": host_id,
+        "checkIn": crate::booking::day(50),
+        "checkOut": crate::booking::day(52),
+        "nights": 2,
+        "refund": null,
+        "status": "CONFIRMED",
+        "failureCode": null,
+    });
+    bus.publish(draftr_common::events::Event {
+        id,
+        topic: "reservations".into(),
+        kind: "reservation.confirmed".into(),
+        payload,
+        occurred_at: chrono::Utc::now(),
+    })
+    .await
+    .unwrap();
+
+    wait_until(
+        "the bad event pending in both groups",
+        Duration::from_secs(10),
+        async || pending().await == (1, 1),
+    )
+    .await;
+    // Redelivered (the groups reclaim it after 2 s idle) and refused again, never acknowledged.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        pending().await,
+        (1, 1),
+        "a refused event is never acknowledged"
+    );
+    assert_eq!(app.smtp.messages().len(), 2, "no email from guessed values");
+    assert!(
+        free_ids(&app, &guest, 50, 52).await.contains(&property),
+        "the date search did not take the bad event's dates"
+    );
+
+    // What comes after it still flows.
+    book(&app, &guest, booking(&property, 60, 62, "pm_card_visa"))
+        .await
+        .ok();
+    wait_until(
+        "the next booking's two emails",
+        Duration::from_secs(20),
+        async || app.smtp.messages().len() == 4,
+    )
+    .await;
+    assert_eq!(pending().await, (1, 1));
 }
