@@ -64,7 +64,7 @@ pub async fn run(db: DatabaseConnection, bus: Arc<dyn EventBus>, stop: impl Futu
 #[cfg(test)]
 mod tests {
     use chrono::{Duration, Utc};
-    use draftr_common::events::reservation::{Amount, ReservationState};
+    use draftr_common::events::reservation::ReservationState;
     use draftr_common::testing::{Backend, TestDatabase};
     use uuid::Uuid;
 
@@ -77,25 +77,10 @@ mod tests {
         minutes: i64,
     ) -> Event {
         ReservationEvent {
-            version: ReservationEvent::VERSION,
-            event_id: Uuid::now_v7(),
-            kind,
-            occurred_at: Utc::now() + Duration::minutes(minutes),
             reservation_id,
-            property_id: Uuid::now_v7(),
-            property_title: "Loft".into(),
-            guest_id: Uuid::now_v7(),
-            host_id: Uuid::now_v7(),
-            check_in: "2027-03-01".parse().unwrap(),
-            check_out: "2027-03-04".parse().unwrap(),
-            nights: 3,
-            total: Amount {
-                amount: 30_000,
-                currency: "EUR".into(),
-            },
-            refund: None,
+            occurred_at: Utc::now() + Duration::minutes(minutes),
             status,
-            failure_code: None,
+            ..draftr_common::testing::reservation_event(kind)
         }
         .to_event()
     }

@@ -104,6 +104,35 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
     Database::connect(opts).await
 }
 
+/// One page of a list in keyset order, highest id first (UUIDv7 ids: newest first): the rows
+/// of `query` with ids below `after`, at most `limit`, and whether more follow. One statement,
+/// and a cursor that stays right while rows are inserted.
+pub async fn page_by_id_desc<E, C>(
+    db: &impl ConnectionTrait,
+    query: sea_orm::Select<E>,
+    id: C,
+    after: Option<uuid::Uuid>,
+    limit: u64,
+) -> Result<(Vec<E::Model>, bool), DbErr>
+where
+    E: sea_orm::EntityTrait,
+    C: sea_orm::ColumnTrait,
+{
+    use sea_orm::{QueryFilter, QueryOrder, QuerySelect};
+    let query = match after {
+        Some(after) => query.filter(id.lt(after)),
+        None => query,
+    };
+    let mut rows = query
+        .order_by(id, sea_orm::Order::Desc)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    Ok((rows, more))
+}
+
 /// A constraint as each backend names it when a statement violates it, so a caller can tell
 /// *which* rule refused a write (the approach of realworld-axum-sqlx: by constraint name, not
 /// by message text).

@@ -105,6 +105,46 @@ async fn ensure_postgres_test_database() {
     .await;
 }
 
+/// A well-formed reservation event of `kind` (three nights of a 300.00 EUR stay, fresh ids) for
+/// tests of the writer and the readers; override what a test is about with struct update
+/// syntax.
+pub fn reservation_event(
+    kind: crate::events::reservation::ReservationEventKind,
+) -> crate::events::reservation::ReservationEvent {
+    use crate::events::reservation::{
+        Amount, ReservationEvent, ReservationEventKind as Kind, ReservationState,
+    };
+    let total = Amount {
+        amount: 30_000,
+        currency: "EUR".into(),
+    };
+    ReservationEvent {
+        version: ReservationEvent::VERSION,
+        event_id: Uuid::now_v7(),
+        kind,
+        occurred_at: chrono::Utc::now(),
+        reservation_id: Uuid::now_v7(),
+        property_id: Uuid::now_v7(),
+        property_title: "Loft".into(),
+        guest_id: Uuid::now_v7(),
+        host_id: Uuid::now_v7(),
+        check_in: "2027-03-01".parse().expect("date"),
+        check_out: "2027-03-04".parse().expect("date"),
+        nights: 3,
+        refund: (kind == Kind::Cancelled).then(|| Amount {
+            amount: 15_000,
+            ..total.clone()
+        }),
+        total,
+        status: match kind {
+            Kind::Confirmed => ReservationState::Confirmed,
+            Kind::Cancelled => ReservationState::Cancelled,
+            Kind::Failed => ReservationState::Failed,
+        },
+        failure_code: (kind == Kind::Failed).then(|| "PAYMENT_DECLINED".to_owned()),
+    }
+}
+
 /// Declares one `#[tokio::test]` per backend for an `async fn(Backend)`.
 #[macro_export]
 macro_rules! test_on_both_backends {

@@ -238,9 +238,7 @@ mod tests {
 
     fn event(kind: ReservationEventKind, refund: Option<i64>) -> ReservationEvent {
         ReservationEvent {
-            version: ReservationEvent::VERSION,
             event_id: Uuid::from_u128(1),
-            kind,
             occurred_at: Utc.with_ymd_and_hms(2027, 2, 1, 9, 0, 0).unwrap(),
             reservation_id: Uuid::parse_str("0193a5c2-7d1e-7000-8000-000000000042").unwrap(),
             property_id: Uuid::from_u128(2),
@@ -254,6 +252,7 @@ mod tests {
             refund: refund.map(eur),
             status: ReservationState::Confirmed,
             failure_code: None,
+            ..draftr_common::testing::reservation_event(kind)
         }
     }
 

@@ -193,30 +193,7 @@ mod tests {
     use super::*;
 
     fn sample() -> ReservationEvent {
-        ReservationEvent {
-            version: ReservationEvent::VERSION,
-            event_id: Uuid::now_v7(),
-            kind: ReservationEventKind::Cancelled,
-            occurred_at: Utc::now(),
-            reservation_id: Uuid::now_v7(),
-            property_id: Uuid::now_v7(),
-            property_title: "Loft".into(),
-            guest_id: Uuid::now_v7(),
-            host_id: Uuid::now_v7(),
-            check_in: "2027-03-01".parse().unwrap(),
-            check_out: "2027-03-04".parse().unwrap(),
-            nights: 3,
-            total: Amount {
-                amount: 30_000,
-                currency: "EUR".into(),
-            },
-            refund: Some(Amount {
-                amount: 15_000,
-                currency: "EUR".into(),
-            }),
-            status: ReservationState::Cancelled,
-            failure_code: None,
-        }
+        crate::testing::reservation_event(ReservationEventKind::Cancelled)
     }
 
     #[test]

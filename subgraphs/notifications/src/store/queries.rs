@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use draftr_common::db::{Constraint, violates};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Order, PaginatorTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
@@ -38,18 +38,14 @@ pub async fn page_of_user(
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<(Vec<Model>, bool), DbErr> {
-    let mut query = Entity::find().filter(Column::UserId.eq(user));
-    if let Some(after) = after {
-        query = query.filter(Column::Id.lt(after));
-    }
-    let mut rows = query
-        .order_by(Column::Id, Order::Desc)
-        .limit(limit + 1)
-        .all(db)
-        .await?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
-    Ok((rows, more))
+    draftr_common::db::page_by_id_desc(
+        db,
+        Entity::find().filter(Column::UserId.eq(user)),
+        Column::Id,
+        after,
+        limit,
+    )
+    .await
 }
 
 pub async fn count_of_user(db: &impl ConnectionTrait, user: Uuid) -> Result<u64, DbErr> {

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select,
 };
 use uuid::Uuid;
 
@@ -83,18 +83,7 @@ pub async fn page(
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<(Vec<Reservation>, bool), Error> {
-    let mut q = scoped(scope);
-    if let Some(after) = after {
-        q = q.filter(Column::Id.lt(after));
-    }
-    let mut rows = q
-        .order_by(Column::Id, Order::Desc)
-        .limit(limit + 1)
-        .all(db)
-        .await?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
-    Ok((rows, more))
+    Ok(draftr_common::db::page_by_id_desc(db, scoped(scope), Column::Id, after, limit).await?)
 }
 
 pub async fn count(db: &impl ConnectionTrait, scope: Scope) -> Result<u64, Error> {
