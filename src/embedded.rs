@@ -77,6 +77,10 @@ impl Embedded {
         // Emails land as .eml files under the data directory unless SMTP is configured.
         let mail_dir = settings.data_dir.join("mail");
         stack.notifications.mail.dir = mail_dir.display().to_string();
+        // One setting for the router's CORS and the subscription socket's Origin check.
+        if let Ok(origins) = std::env::var("DRAFTR_ALLOWED_ORIGINS") {
+            stack.notifications.allowed_origins = origins;
+        }
         let stack = Stack::start(stack).await?;
         let urls = stack.urls.clone();
         Ok(Self {

@@ -1,5 +1,5 @@
-//! The schema files under `schema/`: each subgraph's SDL exported from code, and the
-//! supergraph composed from them. CI runs [`check`], so a hand-edited or stale file fails.
+//! The schema files under `schema/`: each subgraph's SDL exported from code, the supergraph
+//! composed from them, and its API schema (`api.graphql`: what clients see). CI runs [`check`], so a hand-edited or stale file fails.
 
 use std::path::Path;
 
@@ -56,6 +56,10 @@ pub fn generate() -> anyhow::Result<Vec<(String, String)>> {
         .into_iter()
         .map(|s| (format!("{}.graphql", s.name), normalise(&s.sdl)))
         .collect();
+    files.push((
+        "api.graphql".into(),
+        normalise(&draftr_router::compose::api_schema(&supergraph)?),
+    ));
     files.push(("supergraph.graphql".into(), normalise(&supergraph)));
     Ok(files)
 }

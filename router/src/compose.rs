@@ -34,6 +34,21 @@ pub fn compose(subgraphs: &[SubgraphSdl]) -> anyhow::Result<String> {
     Ok(supergraph.schema().schema().to_string())
 }
 
+/// The API schema of a supergraph: what clients see (no `@inaccessible` fields or types, no
+/// federation machinery), as the router serves it to introspection. Client codegen, the
+/// operation check and the breaking-change check read this, not the supergraph.
+pub fn api_schema(supergraph_sdl: &str) -> anyhow::Result<String> {
+    let supergraph = apollo_federation::Supergraph::new(supergraph_sdl)
+        .map_err(|e| anyhow::anyhow!("the supergraph does not load: {e}"))?;
+    let api = supergraph
+        .to_api_schema(apollo_federation::ApiSchemaOptions {
+            include_defer: true,
+            include_stream: false,
+        })
+        .map_err(|e| anyhow::anyhow!("no API schema from the supergraph: {e}"))?;
+    Ok(api.schema().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@ mod delivery;
 mod events;
 mod hive;
 mod notifications;
+mod origins;
 mod payments;
 mod router;
 mod saga;

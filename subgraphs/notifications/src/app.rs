@@ -53,6 +53,8 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 struct WsState {
     schema: NotificationsSchema,
     verifier: Arc<TokenVerifier>,
+    /// Browser origins that may open a socket (see `NotificationsSettings::allowed_origins`).
+    origins: regex::Regex,
 }
 
 /// Per-connection buffer of the subscription socket; messages larger than it still pass.
@@ -63,12 +65,26 @@ pub const WS_MAX_MESSAGE: usize = 64 * 1024;
 /// `GET /ws`: graphql-ws (and the older subscriptions-transport-ws). The token may come on the
 /// upgrade request's `Authorization` header or in `connection_init` as
 /// `{ "authorization": "Bearer …" }`; a connection without a valid one is refused.
+///
+/// A browser page from an origin that is not allowed is refused before the upgrade (403): a
+/// WebSocket is not subject to CORS, so without this any site could open one with a token it
+/// got hold of, or probe the endpoint from a visitor's browser.
 async fn ws(
     State(state): State<WsState>,
     protocol: GraphQLProtocol,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    if let Some(origin) = headers.get(axum::http::header::ORIGIN)
+        && !origin.to_str().is_ok_and(|o| state.origins.is_match(o))
+    {
+        tracing::info!(origin = ?origin, "subscription socket refused: origin not allowed");
+        return (
+            StatusCode::FORBIDDEN,
+            "this origin may not open a subscription socket",
+        )
+            .into_response();
+    }
     let header = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -163,6 +179,11 @@ impl App {
             .with_state(WsState {
                 schema: schema.clone(),
                 verifier: identify.verifier.clone(),
+                origins: regex::Regex::new(&settings.allowed_origins).map_err(|e| {
+                    anyhow::anyhow!(
+                        "notifications.allowed_origins is not a regular expression: {e}"
+                    )
+                })?,
             });
         let router = subgraph_app(schema, identify, db.clone(), ws_routes);
         let listener = TcpListener::bind(&settings.subgraph.listen).await?;

@@ -16,6 +16,11 @@ pub struct NotificationsSettings {
     pub auth_url: String,
     pub calls: CallPolicy,
     pub mail: MailSettings,
+    /// Browser origins allowed to open the subscription socket: a regular expression the
+    /// `Origin` header must match (anchor it), the same setting as the router's CORS
+    /// (`DRAFTR_ALLOWED_ORIGINS`). Clients that send no `Origin` (not browsers) are not
+    /// affected; they still need a token.
+    pub allowed_origins: String,
     /// How long an event may stay unacknowledged by a consumer (one that crashed) before
     /// another takes it over.
     pub reclaim_idle_ms: u64,
@@ -62,6 +67,10 @@ impl Default for MailSettings {
     }
 }
 
+/// The web app's dev server (vite, 5173) and preview (4173) on this machine; the router's CORS
+/// default is the same pattern.
+pub const DEFAULT_ALLOWED_ORIGINS: &str = r"^http://(localhost|127\.0\.0\.1):(5173|4173)$";
+
 impl Default for NotificationsSettings {
     fn default() -> Self {
         Self {
@@ -69,6 +78,7 @@ impl Default for NotificationsSettings {
             auth_url: "http://127.0.0.1:4001/".to_owned(),
             calls: CallPolicy::default(),
             mail: MailSettings::default(),
+            allowed_origins: DEFAULT_ALLOWED_ORIGINS.to_owned(),
             reclaim_idle_ms: 30_000,
         }
     }

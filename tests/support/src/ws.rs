@@ -17,11 +17,25 @@ pub struct WsClient {
 impl WsClient {
     /// Connects and initialises; `Err` carries why the server refused.
     pub async fn connect(url: &str, token: Option<&str>) -> Result<Self, String> {
+        Self::connect_from(url, token, None).await
+    }
+
+    /// [`WsClient::connect`] as a browser page on `origin` would (with its `Origin` header).
+    pub async fn connect_from(
+        url: &str,
+        token: Option<&str>,
+        origin: Option<&str>,
+    ) -> Result<Self, String> {
         let mut request = url.into_client_request().unwrap();
         request.headers_mut().insert(
             "sec-websocket-protocol",
             "graphql-transport-ws".parse().unwrap(),
         );
+        if let Some(origin) = origin {
+            request
+                .headers_mut()
+                .insert("origin", origin.parse().unwrap());
+        }
         let (mut socket, _) = tokio_tungstenite::connect_async(request)
             .await
             .map_err(|e| e.to_string())?;
