@@ -213,12 +213,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Auth { config } => {
             let settings = auth_settings(config.as_deref())?;
-            if settings.subgraph.redis.url.is_none() {
-                tracing::warn!(
-                    "DRAFTR_AUTH__REDIS__URL is not set: sign-outs and sign-in throttling stay inside \
-                     this process, and other subgraphs will not see revocations; set it in production"
-                );
-            }
+            settings.subgraph.require_redis()?;
             let app = draftr_auth::App::build(settings).await?;
             println!("auth subgraph listening on port {}", app.port());
             app.run_until_stopped(draftr_common::http::shutdown_signal())
@@ -227,11 +222,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Catalog { config } => {
             let settings: draftr_catalog::CatalogSettings =
                 draftr_common::config::load("catalog", config.as_deref())?;
-            if settings.subgraph.redis.url.is_none() {
-                tracing::warn!(
-                    "DRAFTR_CATALOG__REDIS__URL is not set: sign-outs done through auth will not be seen here; set it in production"
-                );
-            }
+            settings.subgraph.require_redis()?;
             let app = draftr_catalog::App::build(settings).await?;
             println!("catalog subgraph listening on port {}", app.port());
             app.run_until_stopped(draftr_common::http::shutdown_signal())
@@ -240,6 +231,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reservations { config } => {
             let settings: draftr_reservations::ReservationsSettings =
                 draftr_common::config::load("reservations", config.as_deref())?;
+            settings.subgraph.require_redis()?;
             let app = draftr_reservations::App::build(settings).await?;
             println!("reservations subgraph listening on port {}", app.port());
             app.run_until_stopped(draftr_common::http::shutdown_signal())
@@ -248,6 +240,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Payments { config } => {
             let settings: draftr_payments::PaymentsSettings =
                 draftr_common::config::load("payments", config.as_deref())?;
+            settings.subgraph.require_redis()?;
             let app = draftr_payments::App::build(settings).await?;
             println!("payments subgraph listening on port {}", app.port());
             app.run_until_stopped(draftr_common::http::shutdown_signal())
@@ -256,6 +249,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Notifications { config } => {
             let settings: draftr_notifications::NotificationsSettings =
                 draftr_common::config::load("notifications", config.as_deref())?;
+            settings.subgraph.require_redis()?;
             let app = draftr_notifications::App::build(settings).await?;
             println!("notifications subgraph listening on port {}", app.port());
             app.run_until_stopped(draftr_common::http::shutdown_signal())

@@ -14,6 +14,7 @@ mod hive;
 mod notifications;
 mod origins;
 mod payments;
+mod processes;
 mod router;
 mod saga;
 mod schema_check;

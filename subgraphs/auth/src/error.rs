@@ -20,6 +20,9 @@ pub enum Error {
     SessionInvalid(&'static str),
     #[error("user not found")]
     UserNotFound,
+    /// Every password-hashing slot is busy (a flood of sign-ups or sign-ins).
+    #[error("the server is busy checking passwords; try again in a moment")]
+    Busy,
     #[error("{0}")]
     Internal(#[from] anyhow::Error),
     #[error("database error")]
@@ -43,10 +46,21 @@ impl From<Error> for ApiError {
             Error::BadCredentials | Error::SessionInvalid(_) => {
                 ApiError::unauthenticated(err.to_string())
             }
-            Error::RateLimited { .. } => ApiError::new(ErrorCode::RateLimited, err.to_string()),
+            Error::RateLimited { .. } | Error::Busy => {
+                ApiError::new(ErrorCode::RateLimited, err.to_string())
+            }
             Error::UserNotFound => ApiError::not_found(err.to_string()),
             Error::Internal(e) => ApiError::internal(e),
             Error::Db(e) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<crate::passwords::PasswordError> for Error {
+    fn from(err: crate::passwords::PasswordError) -> Self {
+        match err {
+            crate::passwords::PasswordError::Busy => Error::Busy,
+            crate::passwords::PasswordError::Other(e) => Error::Internal(e),
         }
     }
 }

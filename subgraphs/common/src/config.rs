@@ -175,6 +175,24 @@ impl<S: Subgraph> SubgraphSettings<S> {
         }
     }
 
+    /// A subgraph running as its own process verifies tokens against the revocation list auth
+    /// writes sign-outs to, in Redis: without one, a logout would never reach it. So a process
+    /// started on its own refuses to start without Redis; only the embedded default, where
+    /// everything shares one in-process list, runs without it.
+    pub fn require_redis(&self) -> anyhow::Result<()> {
+        if self.redis.url.is_some() {
+            return Ok(());
+        }
+        let part = S::NAME.to_ascii_uppercase();
+        anyhow::bail!(
+            "DRAFTR_{part}__REDIS__URL is not set: the {name} subgraph on its own needs the Redis \
+             that auth records sign-outs in (and events travel through), or a logout would not \
+             reach it. Set it, e.g. DRAFTR_{part}__REDIS__URL=redis://127.0.0.1:6379, or run \
+             everything in one process with `draftr run`.",
+            name = S::NAME
+        )
+    }
+
     /// What a subgraph running on its own checks tokens against: the revocation list in its
     /// Redis (in process without one) and auth's public keys from `jwks_url`.
     pub async fn token_sources(
@@ -266,6 +284,15 @@ mod tests {
         #[serde(flatten)]
         subgraph: SubgraphSettings<Probe>,
         own: u32,
+    }
+
+    #[test]
+    fn a_subgraph_on_its_own_requires_redis_and_says_which_variable() {
+        let mut s = SubgraphSettings::<Probe>::default();
+        let err = s.require_redis().unwrap_err().to_string();
+        assert!(err.contains("DRAFTR_PROBE__REDIS__URL"), "{err}");
+        s.redis.url = Some(SecretString::from("redis://127.0.0.1:6379"));
+        assert!(s.require_redis().is_ok());
     }
 
     #[test]
