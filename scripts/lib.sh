@@ -51,3 +51,30 @@ ensure_hive_gateway() {
   cp tests/hive-gateway/package.json tests/hive-gateway/package-lock.json "$dir/"
   (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) >&2
 }
+
+# The schema checks (operation validation, breaking changes) use @graphql-inspector/core and
+# graphql from npm, pinned in tests/schema-tools. Installed once per machine outside the clone.
+ensure_schema_tools() {
+  local dir="${DRAFTR_SCHEMA_TOOLS_DIR:-$HOME/.cache/draftr/schema-tools}"
+  if [ -f "$dir/node_modules/@graphql-inspector/core/package.json" ] && cmp -s tests/schema-tools/package-lock.json "$dir/package-lock.json"; then
+    return 0
+  fi
+  command -v npm >/dev/null 2>&1 || { echo "npm is missing: install Node.js 20 with npm (Debian: apt-get install -y nodejs npm) and run again" >&2; exit 1; }
+  echo "installing the schema checks' npm packages into $dir" >&2
+  mkdir -p "$dir"
+  cp tests/schema-tools/package.json tests/schema-tools/package-lock.json "$dir/"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) >&2
+}
+
+# Runs the schema checks against the committed schema/api.graphql: every operation in the
+# repository validates, and no breaking change since the previous commit is undeclared.
+schema_checks() {
+  local modules="${DRAFTR_SCHEMA_TOOLS_DIR:-$HOME/.cache/draftr/schema-tools}/node_modules"
+  NODE_PATH="$modules" node --test tests/schema-tools/test/
+  NODE_PATH="$modules" node tests/schema-tools/check-operations.mjs
+  if git rev-parse --verify -q HEAD~1 >/dev/null; then
+    NODE_PATH="$modules" node tests/schema-tools/check-breaking.mjs
+  else
+    echo "schema breaking-change check skipped: no previous commit in this clone" >&2
+  fi
+}
