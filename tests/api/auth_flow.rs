@@ -18,6 +18,74 @@ test_on_both_backends!(
     an_email_is_private_to_its_owner_and_admins,
 );
 
+// The throttling policy's own tests use one backend: the counters live in Redis either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_concurrent_wrong_passwords_for_one_account_get_at_most_five_checks() {
+    let app = spawn(Backend::Sqlite).await;
+    let (email, ..) = app.new_user().await;
+    let attempts =
+        futures::future::join_all((0..20).map(|_| app.login(&email, "wrong password here"))).await;
+    let checked = attempts
+        .iter()
+        .filter(|r| r.code() == "UNAUTHENTICATED")
+        .count();
+    let limited = attempts
+        .iter()
+        .filter(|r| r.code() == "RATE_LIMITED")
+        .count();
+    assert_eq!(checked, 5, "counted before the check, decided after");
+    assert_eq!(limited, 15);
+}
+
+/// A fresh client address, its own across parallel tests.
+fn address(i: u8) -> String {
+    let b = uuid::Uuid::new_v4();
+    let b = b.as_bytes();
+    format!("10.{}.{}.{i}", b[0], b[1])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strangers_failures_from_many_addresses_do_not_keep_the_owner_out() {
+    let app = spawn_with(Backend::Sqlite, |s| {
+        s.throttle.max_failures_per_account_anywhere = 4;
+        s.throttle.slowdown_secs = 2;
+    })
+    .await;
+    let (email, ..) = app.new_user().await;
+    let home = address(1);
+    // The owner has signed in from home before.
+    assert!(app.login_from(&home, &email, PASSWORD).await.ok()["login"]["accessToken"].is_string());
+
+    // A stranger guesses from 30 addresses, as fast as it can.
+    let mut checked = 0;
+    for i in 0..30 {
+        let res = app
+            .login_from(&address(10 + i), &email, "wrong password here")
+            .await;
+        match res.code() {
+            "UNAUTHENTICATED" => checked += 1,
+            "RATE_LIMITED" => {}
+            other => panic!("unexpected {other}: {}", res.body),
+        }
+    }
+    // Four failures anywhere, then one guess per 2 s slot: the run takes well under a few
+    // slots, so at most a couple more were checked.
+    assert!((4..=7).contains(&checked), "{checked} guesses checked");
+
+    // The owner at home signs in at once, attack or not.
+    let at_home = app.login_from(&home, &email, PASSWORD).await;
+    assert!(at_home.ok()["login"]["accessToken"].is_string());
+
+    // From a new address the owner waits at most one slowdown (2 s here, 5 minutes by default).
+    let travelling = address(200);
+    crate::helpers::wait_until(
+        "the owner signed in from a new address",
+        std::time::Duration::from_secs(6),
+        async || app.login_from(&travelling, &email, PASSWORD).await.code() == "",
+    )
+    .await;
+}
+
 async fn register_then_login_then_me_returns_the_account(backend: Backend) {
     let app = spawn(backend).await;
 

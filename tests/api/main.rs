@@ -11,6 +11,7 @@ mod catalog;
 mod delivery;
 mod events;
 mod hive;
+mod limits;
 mod notifications;
 mod origins;
 mod payments;

@@ -104,7 +104,7 @@ impl App {
             }),
         );
         let router = subgraph_app(
-            crate::graphql::schema(service.clone()),
+            crate::graphql::schema(service.clone(), &settings.subgraph.limits),
             identify,
             db,
             own_routes,

@@ -48,13 +48,26 @@ impl Default for TokenSettings {
     }
 }
 
-/// Failed sign-ins tolerated per window before `RATE_LIMITED`.
+/// Sign-in throttling (see the README's "Sign-in throttling" for the policy in words). Every
+/// counter is incremented before the password is checked and the decision is taken on the new
+/// value, so concurrent guesses cannot all slip past a check.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct ThrottleSettings {
+    /// Failed sign-ins per account from one address in `window_secs`; then that pair waits out
+    /// the window (even with the right password, so a guesser learns nothing).
     pub max_failures_per_account: u64,
+    /// Failed sign-ins from one address across all accounts in `window_secs` (spraying).
     pub max_failures_per_ip: u64,
     pub window_secs: u64,
+    /// Failed sign-ins per account from anywhere in `account_window_secs` before the account
+    /// is slowed down: then one attempt per `slowdown_secs` from an address it has not signed
+    /// in from before. Addresses it signed in from in the last `known_address_days` skip the
+    /// slowdown, so a stranger's failures elsewhere never keep the owner out.
+    pub max_failures_per_account_anywhere: u64,
+    pub account_window_secs: u64,
+    pub slowdown_secs: u64,
+    pub known_address_days: u64,
 }
 
 impl Default for ThrottleSettings {
@@ -63,6 +76,10 @@ impl Default for ThrottleSettings {
             max_failures_per_account: 5,
             max_failures_per_ip: 30,
             window_secs: 15 * 60,
+            max_failures_per_account_anywhere: 10,
+            account_window_secs: 3600,
+            slowdown_secs: 300,
+            known_address_days: 30,
         }
     }
 }

@@ -128,42 +128,96 @@ impl AuthService {
             return Err(Error::BadCredentials);
         }
         let email = Email::parse(email).map_err(|_| Error::BadCredentials)?;
-        let account_key = format!("login-failures:account:{}", email.as_str());
-        let ip_key = client_ip.map(|ip| format!("login-failures:ip:{ip}"));
-        let window = Duration::from_secs(self.throttle.window_secs);
-        let minutes = self.throttle.window_secs.div_ceil(60);
+        let t = &self.throttle;
+        let account = email.as_str();
+        let address = client_ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        let pair_key = format!("login:pair:{account}:{address}");
+        let anywhere_key = format!("login:account:{account}");
+        let ip_key = client_ip.map(|ip| format!("login:ip:{ip}"));
+        let known_key = format!("login:known:{account}:{address}");
+        let window = Duration::from_secs(t.window_secs);
+        let minutes = t.window_secs.div_ceil(60);
 
-        if self.kv.count(&account_key).await? >= self.throttle.max_failures_per_account {
-            tracing::warn!(reason = "account", "sign-in throttled");
+        // Each attempt is counted first and decided on the new count (increment, then
+        // decide): of N concurrent guesses at most the limit get to the password check. What
+        // turns out not to be a failure is given back afterwards.
+        if self.kv.incr_in_window(&pair_key, window).await? > t.max_failures_per_account {
+            tracing::warn!(reason = "account and address", "sign-in throttled");
             return Err(Error::RateLimited { minutes });
         }
         if let Some(ip_key) = &ip_key
-            && self.kv.count(ip_key).await? >= self.throttle.max_failures_per_ip
+            && self.kv.incr_in_window(ip_key, window).await? > t.max_failures_per_ip
         {
+            self.kv.release(&pair_key).await?;
             tracing::warn!(reason = "address", "sign-in throttled");
             return Err(Error::RateLimited { minutes });
         }
+        let anywhere = self
+            .kv
+            .incr_in_window(&anywhere_key, Duration::from_secs(t.account_window_secs))
+            .await?;
+        if anywhere > t.max_failures_per_account_anywhere && !self.kv.has_flag(&known_key).await? {
+            // Under attack from many addresses: one attempt per slowdown from a new address.
+            let slot = format!("login:slot:{account}");
+            let slowdown = Duration::from_secs(t.slowdown_secs);
+            if self.kv.incr_in_window(&slot, slowdown).await? > 1 {
+                self.release_attempt(&pair_key, ip_key.as_deref(), &anywhere_key)
+                    .await?;
+                tracing::warn!(reason = "account under attack", "sign-in throttled");
+                return Err(Error::RateLimited {
+                    minutes: t.slowdown_secs.div_ceil(60),
+                });
+            }
+        }
 
         let user = self.find_by_email(&email).await?;
-        let ok = self
+        let verified = self
             .passwords
             .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
-            .await?;
+            .await;
+        let ok = match verified {
+            Ok(ok) => ok,
+            Err(e) => {
+                // Not checked (busy, or broken): not a failure of the caller's.
+                self.release_attempt(&pair_key, ip_key.as_deref(), &anywhere_key)
+                    .await?;
+                return Err(e.into());
+            }
+        };
         match user {
             Some(user) if ok => {
-                self.kv.delete(&account_key).await?;
+                self.release_attempt(&pair_key, ip_key.as_deref(), &anywhere_key)
+                    .await?;
+                self.kv.delete(&pair_key).await?;
+                self.kv
+                    .set_flag(
+                        &known_key,
+                        Duration::from_secs(t.known_address_days * 24 * 3600),
+                    )
+                    .await?;
                 tracing::info!(user.id = %user.id, "user signed in");
                 self.start_session(user).await
             }
             _ => {
-                self.kv.incr_in_window(&account_key, window).await?;
-                if let Some(ip_key) = &ip_key {
-                    self.kv.incr_in_window(ip_key, window).await?;
-                }
                 tracing::info!("sign-in failed");
                 Err(Error::BadCredentials)
             }
         }
+    }
+
+    /// Gives back an attempt's counts (it was not a failure).
+    async fn release_attempt(
+        &self,
+        pair_key: &str,
+        ip_key: Option<&str>,
+        anywhere_key: &str,
+    ) -> Result<(), Error> {
+        self.kv.release(pair_key).await?;
+        if let Some(ip_key) = ip_key {
+            self.kv.release(ip_key).await?;
+        }
+        self.kv.release(anywhere_key).await?;
+        Ok(())
     }
 
     /// A new session: a refresh-token family whose id is also the access token's `sid`.

@@ -57,7 +57,7 @@ impl App {
             settings.subgraph.service_token.clone(),
             settings.calls.clone(),
         )?);
-        let schema = crate::graphql::schema(service.clone(), auth);
+        let schema = crate::graphql::schema(service.clone(), auth, &settings.subgraph.limits);
         let router = subgraph_app(schema, identify, db, Router::new());
         let listener = TcpListener::bind(&settings.subgraph.listen).await?;
         let port = listener.local_addr()?.port();

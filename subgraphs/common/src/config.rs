@@ -74,8 +74,43 @@ pub struct SubgraphSettings<S: Subgraph> {
     /// The credential Draftr's subgraphs present to each other for service-only operations
     /// (the same value everywhere). Unset refuses them all.
     pub service_token: Option<SecretString>,
+    /// What one GraphQL request may ask for (`DRAFTR_<PART>__LIMITS__MAX_COST`, …).
+    pub limits: LimitSettings,
     #[serde(skip)]
     subgraph: PhantomData<S>,
+}
+
+/// What one GraphQL request may ask of a subgraph; the router's `draftr.limits` plugin applies
+/// the same limits with the same defaults to the client's whole operation (`router.yaml`).
+/// A request over any of them is refused before anything is resolved, with
+/// `GRAPHQL_VALIDATION_FAILED` and a message naming the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Every field costs 1, and a list field (one with `first`) costs its page size (20 when
+    /// not given, at most 100) times what it selects (`graphql::list_cost`).
+    pub max_cost: usize,
+    /// Fields nested in fields (`{ me { id } }` is 2 deep); introspection is not counted.
+    pub max_depth: usize,
+    /// Aliased fields in an operation, fragments included (each time they are spread).
+    pub max_aliases: usize,
+    /// Root fields of one mutation.
+    pub max_mutation_fields: usize,
+    /// `register`, `login` and `refreshToken` fields in one request: each runs a password
+    /// hash or a token rotation, so a request cannot sign up or sign in more than once.
+    pub max_sign_ins: usize,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            max_cost: 5_000,
+            max_depth: 10,
+            max_aliases: 15,
+            max_mutation_fields: 5,
+            max_sign_ins: 1,
+        }
+    }
 }
 
 /// Subgraph `S`'s own database by default: `sqlite://.draftr-data/<name>.db`.
@@ -129,6 +164,7 @@ impl<S: Subgraph> Default for SubgraphSettings<S> {
                 "::1/128".parse().expect("net"),
             ],
             service_token: None,
+            limits: LimitSettings::default(),
             subgraph: PhantomData,
         }
     }
@@ -145,6 +181,7 @@ impl<S: Subgraph> Clone for SubgraphSettings<S> {
             audience: self.audience.clone(),
             trusted_proxies: self.trusted_proxies.clone(),
             service_token: self.service_token.clone(),
+            limits: self.limits,
             subgraph: PhantomData,
         }
     }
@@ -162,6 +199,7 @@ impl<S: Subgraph> std::fmt::Debug for SubgraphSettings<S> {
             .field("audience", &self.audience)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("service_token", &self.service_token)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -335,6 +373,38 @@ mod tests {
             vec!["10.0.0.0/8".parse::<IpNet>().unwrap()]
         );
         assert_eq!(s.own, 7);
+    }
+
+    #[test]
+    fn limits_have_safe_defaults_and_come_from_the_environment() {
+        let s: Flattened = load_with_env("cfglimits", None, Some(Default::default())).unwrap();
+        assert_eq!(s.subgraph.limits, LimitSettings::default());
+        assert_eq!(s.subgraph.limits.max_cost, 5_000);
+        let env = std::collections::HashMap::from([
+            (
+                "DRAFTR_CFGLIMITS__LIMITS__MAX_COST".to_owned(),
+                "800".to_owned(),
+            ),
+            (
+                "DRAFTR_CFGLIMITS__LIMITS__MAX_ALIASES".to_owned(),
+                "3".to_owned(),
+            ),
+        ]);
+        let s: Flattened = load_with_env("cfglimits", None, Some(env)).unwrap();
+        assert_eq!(s.subgraph.limits.max_cost, 800);
+        assert_eq!(s.subgraph.limits.max_aliases, 3);
+        assert_eq!(
+            s.subgraph.limits.max_depth, 10,
+            "the others keep their defaults"
+        );
+        let typo = std::collections::HashMap::from([(
+            "DRAFTR_CFGLIMITS__LIMITS__MAX_COSTS".to_owned(),
+            "1".to_owned(),
+        )]);
+        assert!(
+            load_with_env::<Flattened>("cfglimits", None, Some(typo)).is_err(),
+            "a misspelt limit is refused, not ignored"
+        );
     }
 
     #[derive(Deserialize, Default)]

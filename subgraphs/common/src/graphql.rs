@@ -11,13 +11,20 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use crate::config::LimitSettings;
 use crate::error::{ApiError, ApiResult, ErrorCodes};
 use crate::http::RequestMeta;
 use crate::jwt::Viewer;
+use crate::limits::{INTROSPECTION_DEPTH, OperationLimits};
 
-/// The limits every subgraph applies, since the unlicensed router cannot enforce depth or
-/// alias limits for us (and subgraphs must not trust that only the router reaches them).
-pub fn harden<Q, M, S>(builder: SchemaBuilder<Q, M, S>) -> SchemaBuilder<Q, M, S>
+/// The limits every subgraph applies ([`LimitSettings`]; the router applies the same to the
+/// client's whole operation, and subgraphs must not trust that only the router reaches them),
+/// and no "Did you mean …?" suggestions, which would name `@inaccessible` operations to anyone
+/// who calls a subgraph directly.
+pub fn harden<Q, M, S>(
+    builder: SchemaBuilder<Q, M, S>,
+    limits: &LimitSettings,
+) -> SchemaBuilder<Q, M, S>
 where
     Q: ObjectType + 'static,
     M: ObjectType + 'static,
@@ -25,10 +32,35 @@ where
 {
     builder
         .extension(ErrorCodes)
-        .limit_depth(16)
-        .limit_complexity(2_000)
+        .extension(OperationLimits(*limits))
+        .disable_suggestions()
+        // `max_depth` leaves introspection out (the extension counts it); this bounds everything,
+        // introspection included (GraphiQL's introspection query is 13 deep).
+        .limit_depth(limits.max_depth.max(INTROSPECTION_DEPTH))
+        .limit_complexity(limits.max_cost)
         .limit_recursive_depth(32)
         .limit_directives(20)
+}
+
+/// The page size when a client does not say (`first`).
+pub const DEFAULT_PAGE_SIZE: u64 = 20;
+/// The largest page a client may ask for.
+pub const MAX_PAGE_SIZE: u64 = 100;
+
+/// The cost of a list field (every field that takes `first`), for its
+/// `#[graphql(complexity = "list_cost(first, child_complexity)")]`: 1 for the field, plus its
+/// page size, read as [`page_size`] reads it, times the cost of what it selects. A page size
+/// [`page_size`] refuses costs as much as the largest page: the request fails with
+/// `BAD_USER_INPUT` when resolved, and must not slip under the cost limit before that.
+pub fn list_cost(first: Option<i32>, child_complexity: usize) -> usize {
+    let page = match first {
+        None => DEFAULT_PAGE_SIZE,
+        Some(n) if (1..=MAX_PAGE_SIZE as i32).contains(&n) => n as u64,
+        Some(_) => MAX_PAGE_SIZE,
+    };
+    child_complexity
+        .saturating_mul(page as usize)
+        .saturating_add(1)
 }
 
 /// The caller of this request (put in the request data by the subgraph's handler).
@@ -73,8 +105,8 @@ pub struct ConnectionFields {
 /// The page size a client asked for, checked: default 20, at most 100.
 pub fn page_size(first: Option<i32>) -> ApiResult<u64> {
     match first {
-        None => Ok(20),
-        Some(n) if (1..=100).contains(&n) => Ok(n as u64),
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(n) if (1..=MAX_PAGE_SIZE as i32).contains(&n) => Ok(n as u64),
         Some(_) => Err(ApiError::bad_input(
             "first",
             "first must be between 1 and 100",
@@ -233,6 +265,18 @@ mod tests {
         let id = uuid::Uuid::now_v7();
         assert_eq!(entity_id(&async_graphql::ID(id.to_string())), Some(id));
         assert_eq!(entity_id(&async_graphql::ID("not-an-id".into())), None);
+    }
+
+    #[test]
+    fn a_list_costs_its_page_size_times_what_it_selects() {
+        assert_eq!(list_cost(None, 3), 61);
+        assert_eq!(list_cost(Some(100), 3), 301);
+        assert_eq!(list_cost(Some(1), 0), 1);
+        // Sizes page_size refuses count as the largest page.
+        assert_eq!(list_cost(Some(1_000_000), 3), 301);
+        assert_eq!(list_cost(Some(0), 3), 301);
+        assert_eq!(list_cost(Some(-5), 3), 301);
+        assert_eq!(list_cost(Some(100), usize::MAX), usize::MAX);
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub trait KvStore: Send + Sync + 'static {
     /// (a fixed window), and returns the new value.
     async fn incr_in_window(&self, key: &str, window: Duration) -> anyhow::Result<u64>;
     async fn count(&self, key: &str) -> anyhow::Result<u64>;
+    /// Takes one back from a counter that still exists (an attempt counted before it was
+    /// decided, that turned out not to count); never below zero, never re-creates the key.
+    async fn release(&self, key: &str) -> anyhow::Result<()>;
     async fn delete(&self, key: &str) -> anyhow::Result<()>;
 }
 
@@ -80,6 +83,15 @@ impl KvStore for InMemoryKv {
     }
     async fn count(&self, key: &str) -> anyhow::Result<u64> {
         Ok(self.live(key).unwrap_or(0))
+    }
+    async fn release(&self, key: &str) -> anyhow::Result<()> {
+        let now = Instant::now();
+        if let Some(mut entry) = self.entries.get_mut(key)
+            && entry.1 > now
+        {
+            entry.0 = entry.0.saturating_sub(1);
+        }
+        Ok(())
     }
     async fn delete(&self, key: &str) -> anyhow::Result<()> {
         self.entries.remove(key);
@@ -146,6 +158,24 @@ impl KvStore for RedisKv {
         let n: Option<i64> = self.client.get(Self::key(key)).await?;
         Ok(n.unwrap_or(0).max(0) as u64)
     }
+    async fn release(&self, key: &str) -> anyhow::Result<()> {
+        // One step, so the key (and its window) is never re-created by a late DECR.
+        const RELEASE: &str = "if redis.call('GET', KEYS[1]) and tonumber(redis.call('GET', KEYS[1])) > 0 \
+             then return redis.call('DECR', KEYS[1]) end return 0";
+        let args: Vec<Value> = vec![RELEASE.into(), 1.into(), Self::key(key).into()];
+        let _: Value = self
+            .client
+            .custom(
+                fred::types::CustomCommand::new_static(
+                    "EVAL",
+                    fred::types::ClusterHash::FirstKey,
+                    false,
+                ),
+                args,
+            )
+            .await?;
+        Ok(())
+    }
     async fn delete(&self, key: &str) -> anyhow::Result<()> {
         let _: i64 = self.client.del(Self::key(key)).await?;
         Ok(())
@@ -178,8 +208,21 @@ mod tests {
             2
         );
         assert_eq!(kv.count(&counter).await.unwrap(), 2);
+        kv.release(&counter).await.unwrap();
+        assert_eq!(kv.count(&counter).await.unwrap(), 1);
+        kv.release(&counter).await.unwrap();
+        kv.release(&counter).await.unwrap();
+        assert_eq!(kv.count(&counter).await.unwrap(), 0, "never below zero");
         kv.delete(&counter).await.unwrap();
         assert_eq!(kv.count(&counter).await.unwrap(), 0);
+        kv.release(&counter).await.unwrap();
+        assert_eq!(
+            kv.incr_in_window(&counter, Duration::from_secs(30))
+                .await
+                .unwrap(),
+            1,
+            "a release never re-creates a counter"
+        );
     }
 
     #[tokio::test]

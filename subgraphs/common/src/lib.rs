@@ -5,7 +5,8 @@
 //! how every GraphQL error gets an `extensions.code` ([`error`]), how a bearer token is verified
 //! with the auth service's public key only ([`jwt`]), how a database is opened on SQLite or
 //! PostgreSQL ([`db`]), where short-lived shared state lives ([`kv`]), how events travel
-//! ([`events`]) and how a subgraph is served ([`http`], [`graphql`]).
+//! ([`events`]) and how a subgraph is served ([`http`], [`graphql`]) and what one request may ask of it
+//! ([`limits`]).
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -16,6 +17,7 @@ pub mod graphql;
 pub mod http;
 pub mod jwt;
 pub mod kv;
+pub mod limits;
 pub mod service_client;
 pub mod stream;
 pub mod telemetry;

@@ -173,7 +173,7 @@ impl App {
             Transport::from_settings(&settings.mail)?,
             settings.mail.clone(),
         ));
-        let schema = crate::graphql::schema(service, hub.clone());
+        let schema = crate::graphql::schema(service, hub.clone(), &settings.subgraph.limits);
         let ws_routes = axum::Router::new()
             .route("/ws", get(ws))
             .with_state(WsState {

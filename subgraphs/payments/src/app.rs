@@ -72,7 +72,7 @@ impl App {
         migrate(&db).await?;
         let identify = settings.subgraph.identify(keys, kv).await?;
         let service = Arc::new(PaymentService::new(db.clone(), provider));
-        let schema = crate::graphql::schema(service.clone());
+        let schema = crate::graphql::schema(service.clone(), &settings.subgraph.limits);
         let webhooks = crate::webhook::routes(
             service.clone(),
             settings.provider.stripe_webhook_secret.clone(),

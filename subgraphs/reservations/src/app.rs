@@ -69,7 +69,7 @@ impl App {
             payments,
             settings.booking.clone(),
         ));
-        let schema = crate::graphql::schema(service.clone());
+        let schema = crate::graphql::schema(service.clone(), &settings.subgraph.limits);
         let router = subgraph_app(schema, identify, db, axum::Router::new());
         let listener = TcpListener::bind(&settings.subgraph.listen).await?;
         let port = listener.local_addr()?.port();

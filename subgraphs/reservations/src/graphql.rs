@@ -15,6 +15,7 @@ use async_graphql::{
     SimpleObject,
 };
 use chrono::{DateTime, NaiveDate, Utc};
+use draftr_common::config::LimitSettings;
 use draftr_common::graphql::{
     ConnectionFields, decode_uuid_cursor, encode_cursor, page_size, request_meta, viewer,
 };
@@ -26,14 +27,15 @@ use crate::service::{self, BookingRequest, ReservationService, Scope};
 
 pub type ReservationsSchema = Schema<Query, Mutation, EmptySubscription>;
 
-fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+fn builder(limits: &LimitSettings) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
     draftr_common::graphql::harden(
         Schema::build(Query, Mutation, EmptySubscription).enable_federation(),
+        limits,
     )
 }
 
-pub fn schema(service: Arc<ReservationService>) -> ReservationsSchema {
-    builder()
+pub fn schema(service: Arc<ReservationService>, limits: &LimitSettings) -> ReservationsSchema {
+    builder(limits)
         .data(DataLoader::new(
             ReservationLoader {
                 service: service.clone(),
@@ -52,7 +54,8 @@ pub fn schema(service: Arc<ReservationService>) -> ReservationsSchema {
 
 /// The subgraph SDL as the router composes it (`schema/reservations.graphql`).
 pub fn sdl() -> String {
-    builder()
+    // The limits do not show in the SDL.
+    builder(&LimitSettings::default())
         .finish()
         .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
 }
@@ -230,6 +233,7 @@ impl User {
         ID(self.id.to_string())
     }
     /// The stays this user booked, newest first: for the user and admins.
+    #[graphql(complexity = "draftr_common::graphql::list_cost(first, child_complexity)")]
     async fn reservations(
         &self,
         ctx: &Context<'_>,
@@ -314,6 +318,7 @@ impl Query {
     }
 
     /// Admins: every reservation. Others: those they booked or host.
+    #[graphql(complexity = "draftr_common::graphql::list_cost(first, child_complexity)")]
     async fn reservations(
         &self,
         ctx: &Context<'_>,

@@ -54,7 +54,11 @@ impl ProbeQuery {
 }
 
 pub fn probe_schema() -> Schema<ProbeQuery, EmptyMutation, EmptySubscription> {
-    harden(Schema::build(ProbeQuery, EmptyMutation, EmptySubscription).enable_federation()).finish()
+    harden(
+        Schema::build(ProbeQuery, EmptyMutation, EmptySubscription).enable_federation(),
+        &Default::default(),
+    )
+    .finish()
 }
 
 pub fn probe_sdl() -> String {

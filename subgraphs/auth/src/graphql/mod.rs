@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{EmptySubscription, SDLExportOptions, Schema, SchemaBuilder};
+use draftr_common::config::LimitSettings;
 
 pub use loaders::UserLoader;
 pub use mutation::Mutation;
@@ -18,21 +19,23 @@ use crate::service::AuthService;
 
 pub type AuthSchema = Schema<Query, Mutation, EmptySubscription>;
 
-fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+fn builder(limits: &LimitSettings) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
     draftr_common::graphql::harden(
         Schema::build(Query, Mutation, EmptySubscription).enable_federation(),
+        limits,
     )
 }
 
 /// The executable schema, wired to the service.
-pub fn schema(service: Arc<AuthService>) -> AuthSchema {
+pub fn schema(service: Arc<AuthService>, limits: &LimitSettings) -> AuthSchema {
     let loader = DataLoader::new(UserLoader::new(service.clone()), tokio::spawn);
-    builder().data(service).data(loader).finish()
+    builder(limits).data(service).data(loader).finish()
 }
 
 /// The subgraph SDL as the router composes it (`schema/auth.graphql`).
 pub fn sdl() -> String {
-    builder()
+    // The limits do not show in the SDL.
+    builder(&LimitSettings::default())
         .finish()
         .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
 }
@@ -95,7 +98,7 @@ mod tests {
             )
             .await
             .unwrap();
-        let schema = super::schema(service);
+        let schema = super::schema(service, &Default::default());
         let ask = |query: &str, variables: Value, viewer: Viewer| {
             let request = Request::new(query)
                 .variables(Variables::from_json(variables))

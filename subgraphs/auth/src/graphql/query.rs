@@ -43,6 +43,7 @@ impl Query {
     }
 
     /// All users in sign-up order. ADMIN only.
+    #[graphql(complexity = "draftr_common::graphql::list_cost(first, child_complexity)")]
     async fn users(
         &self,
         ctx: &Context<'_>,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{EmptySubscription, SDLExportOptions, Schema, SchemaBuilder};
+use draftr_common::config::LimitSettings;
 
 pub use loaders::PropertyLoader;
 pub use mutation::Mutation;
@@ -19,15 +20,20 @@ use crate::service::CatalogService;
 
 pub type CatalogSchema = Schema<Query, Mutation, EmptySubscription>;
 
-fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+fn builder(limits: &LimitSettings) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
     draftr_common::graphql::harden(
         Schema::build(Query, Mutation, EmptySubscription).enable_federation(),
+        limits,
     )
 }
 
 /// The executable schema, wired to the service.
-pub fn schema(service: Arc<CatalogService>, auth: Arc<AuthClient>) -> CatalogSchema {
-    builder()
+pub fn schema(
+    service: Arc<CatalogService>,
+    auth: Arc<AuthClient>,
+    limits: &LimitSettings,
+) -> CatalogSchema {
+    builder(limits)
         .data(auth)
         .data(DataLoader::new(
             PropertyLoader::new(service.clone()),
@@ -39,7 +45,8 @@ pub fn schema(service: Arc<CatalogService>, auth: Arc<AuthClient>) -> CatalogSch
 
 /// The subgraph SDL as the router composes it (`schema/catalog.graphql`).
 pub fn sdl() -> String {
-    builder()
+    // The limits do not show in the SDL.
+    builder(&LimitSettings::default())
         .finish()
         .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
 }

@@ -33,6 +33,7 @@ impl Query {
     }
 
     /// Published properties matching `filter`, in `sort` order (newest first by default).
+    #[graphql(complexity = "draftr_common::graphql::list_cost(first, child_complexity)")]
     async fn properties(
         &self,
         ctx: &Context<'_>,

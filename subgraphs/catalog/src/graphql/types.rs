@@ -174,6 +174,7 @@ impl User {
     }
 
     /// What this user hosts, newest first. Others see published listings only.
+    #[graphql(complexity = "draftr_common::graphql::list_cost(first, child_complexity)")]
     async fn properties(
         &self,
         ctx: &Context<'_>,

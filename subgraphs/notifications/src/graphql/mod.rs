@@ -8,6 +8,7 @@ mod types;
 use std::sync::Arc;
 
 use async_graphql::{EmptyMutation, SDLExportOptions, Schema, SchemaBuilder};
+use draftr_common::config::LimitSettings;
 
 pub use draftr_common::graphql::{Date, Money};
 pub use query::Query;
@@ -22,23 +23,29 @@ use crate::service::NotificationService;
 
 pub type NotificationsSchema = Schema<Query, EmptyMutation, Subscription>;
 
-fn builder() -> SchemaBuilder<Query, EmptyMutation, Subscription> {
+fn builder(limits: &LimitSettings) -> SchemaBuilder<Query, EmptyMutation, Subscription> {
     draftr_common::graphql::harden(
         Schema::build(Query, EmptyMutation, Subscription)
             .enable_federation()
             // The supergraph composes with its Subscription type (federated subscriptions).
             .enable_subscription_in_federation(),
+        limits,
     )
 }
 
 /// The executable schema, wired to the service and to this replica's live updates.
-pub fn schema(service: Arc<NotificationService>, hub: LiveHub) -> NotificationsSchema {
-    builder().data(service).data(hub).finish()
+pub fn schema(
+    service: Arc<NotificationService>,
+    hub: LiveHub,
+    limits: &LimitSettings,
+) -> NotificationsSchema {
+    builder(limits).data(service).data(hub).finish()
 }
 
 /// The subgraph SDL as the router composes it (`schema/notifications.graphql`).
 pub fn sdl() -> String {
-    builder()
+    // The limits do not show in the SDL.
+    builder(&LimitSettings::default())
         .finish()
         .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
 }
@@ -60,7 +67,10 @@ mod tests {
                 {{ __typename: "Reservation", id: "{id}" }}
             ]) {{ ... on User {{ id }} ... on Reservation {{ id }} }} }}"#
         );
-        let response = super::builder().finish().execute(query).await;
+        let response = super::builder(&Default::default())
+            .finish()
+            .execute(query)
+            .await;
         assert!(response.errors.is_empty(), "{:?}", response.errors);
         assert_eq!(
             response.data.into_json().unwrap(),

@@ -57,6 +57,7 @@ impl User {
         ID(self.id.to_string())
     }
     /// Newest first; for the user and admins.
+    #[graphql(complexity = "draftr_common::graphql::list_cost(first, child_complexity)")]
     async fn notifications(
         &self,
         ctx: &Context<'_>,

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{EmptySubscription, SDLExportOptions, Schema, SchemaBuilder};
+use draftr_common::config::LimitSettings;
 
 pub use crate::domain::PaymentStatus;
 pub use loaders::{PaymentByReservationLoader, PaymentLoader};
@@ -24,15 +25,16 @@ use crate::service::PaymentService;
 
 pub type PaymentsSchema = Schema<Query, Mutation, EmptySubscription>;
 
-fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+fn builder(limits: &LimitSettings) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
     draftr_common::graphql::harden(
         Schema::build(Query, Mutation, EmptySubscription).enable_federation(),
+        limits,
     )
 }
 
 /// The executable schema, wired to the service.
-pub fn schema(service: Arc<PaymentService>) -> PaymentsSchema {
-    builder()
+pub fn schema(service: Arc<PaymentService>, limits: &LimitSettings) -> PaymentsSchema {
+    builder(limits)
         .data(DataLoader::new(
             PaymentLoader::new(service.clone()),
             tokio::spawn,
@@ -47,7 +49,8 @@ pub fn schema(service: Arc<PaymentService>) -> PaymentsSchema {
 
 /// The subgraph SDL as the router composes it (`schema/payments.graphql`).
 pub fn sdl() -> String {
-    builder()
+    // The limits do not show in the SDL.
+    builder(&LimitSettings::default())
         .finish()
         .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
 }
