@@ -78,3 +78,44 @@ schema_checks() {
     echo "schema breaking-change check skipped: no previous commit in this clone" >&2
   fi
 }
+
+# The browser tests drive Debian's Chromium (playwright-core cannot download a browser here).
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing chromium for the web app's browser tests" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
+    [ -x /usr/bin/chromium ] && return 0
+  fi
+  echo "chromium is missing: install it (Debian: sudo apt-get install -y chromium) and run again" >&2
+  exit 1
+}
+
+# The web app's npm packages (frontend-examples/web, pinned by its lock file), installed once per
+# machine outside the clone and linked in as its node_modules.
+ensure_web() {
+  local dir="${DRAFTR_WEB_DEPS_DIR:-$HOME/.cache/draftr/web}"
+  local app=frontend-examples/web
+  if ! { [ -d "$dir/node_modules/vite" ] && cmp -s "$app/package-lock.json" "$dir/package-lock.json"; }; then
+    command -v npm >/dev/null 2>&1 || { echo "npm is missing: install Node.js 20 with npm (Debian: apt-get install -y nodejs npm) and run again" >&2; exit 1; }
+    echo "installing the web app's npm packages into $dir" >&2
+    mkdir -p "$dir"
+    cp "$app/package.json" "$app/package-lock.json" "$dir/"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) >&2
+  fi
+  if [ ! -e "$app/node_modules" ]; then
+    ln -s "$dir/node_modules" "$app/node_modules"
+  fi
+}
+
+# The web app: generated types up to date, type check, unit tests, then the browser tests in
+# Chromium against `draftr run` (the binary the Rust tests just built).
+web_checks() {
+  (
+    cd frontend-examples/web
+    npm run --silent codegen:check
+    npm run --silent typecheck
+    npm test --silent
+    DRAFTR_BIN="$CARGO_TARGET_DIR/debug/draftr" npm run --silent e2e
+  )
+}
