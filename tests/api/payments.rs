@@ -20,6 +20,7 @@ use crate::helpers::{Options, SERVICE_TOKEN, TestApp, WEBHOOK_SECRET, spawn, spa
 test_on_both_backends!(
     a_booking_with_the_stripe_provider_charges_once_despite_a_failed_capture,
     webhooks_are_verified_and_each_event_is_processed_once,
+    a_webhook_whose_apply_fails_is_not_recorded_so_the_redelivery_applies_it,
 );
 
 /// What the Stripe stand-in saw and did.
@@ -446,4 +447,97 @@ async fn payment_status(app: &TestApp, reservation: uuid::Uuid) -> String {
         .as_str()
         .unwrap()
         .to_owned()
+}
+
+/// Runs `sql` on the payments database (DDL a test uses to make a step fail).
+async fn payments_sql(app: &TestApp, sql: &str) {
+    use sea_orm::ConnectionTrait;
+    let db = draftr_common::db::connect(&app.payments_db.settings)
+        .await
+        .unwrap();
+    db.execute_unprepared(sql).await.unwrap();
+}
+
+/// A crash between recording a webhook and applying it must not lose the event. The apply is
+/// made to fail (a trigger refuses the payment update) and so is any attempt to forget the
+/// delivery afterwards (a trigger refuses deleting webhook events), as if the process died in
+/// between: the event is not recorded, and Stripe's redelivery applies it.
+async fn a_webhook_whose_apply_fails_is_not_recorded_so_the_redelivery_applies_it(
+    backend: Backend,
+) {
+    let app = spawn(backend).await;
+    let reservation = uuid::Uuid::new_v4();
+    let authorized = app
+        .post(
+            &app.payments_url,
+            "mutation($r: ID!, $u: ID!) { authorizePayment(reservationId: $r, guestId: $u, hostId: $u, amount: 5000, currency: \"EUR\", paymentMethod: \"pm_card_visa\") { id status } }",
+            json!({ "r": reservation.to_string(), "u": uuid::Uuid::new_v4().to_string() }),
+            None,
+            &[("x-draftr-service-token", SERVICE_TOKEN)],
+        )
+        .await;
+    assert_eq!(authorized.ok()["authorizePayment"]["status"], "AUTHORIZED");
+    let provider_ref = {
+        use sea_orm::{ConnectionTrait, Statement};
+        let db = draftr_common::db::connect(&app.payments_db.settings)
+            .await
+            .unwrap();
+        db.query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT provider_ref FROM payments",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<String>("", "provider_ref")
+        .unwrap()
+    };
+    let event = json!({
+        "id": "evt_test_crash_1", "object": "event", "api_version": "2025-01-27.acacia",
+        "created": 1_790_000_000, "livemode": false, "pending_webhooks": 1,
+        "request": { "id": null, "idempotency_key": null },
+        "type": "payment_intent.canceled",
+        "data": { "object": intent(&provider_ref, 5000, "eur", "canceled") },
+    })
+    .to_string();
+    let now = chrono::Utc::now().timestamp();
+
+    let (fail_apply, fail_forget, heal): (&[&str], &[&str], &[&str]) = match backend {
+        Backend::Postgres => (
+            &[
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'simulated crash'; END $$",
+                "CREATE TRIGGER crash_apply BEFORE UPDATE ON payments FOR EACH ROW EXECUTE FUNCTION refuse()",
+            ],
+            &[
+                "CREATE TRIGGER crash_forget BEFORE DELETE ON webhook_events FOR EACH ROW EXECUTE FUNCTION refuse()",
+            ],
+            &["DROP TRIGGER crash_apply ON payments"],
+        ),
+        Backend::Sqlite => (
+            &[
+                "CREATE TRIGGER crash_apply BEFORE UPDATE ON payments BEGIN SELECT RAISE(ABORT, 'simulated crash'); END",
+            ],
+            &[
+                "CREATE TRIGGER crash_forget BEFORE DELETE ON webhook_events BEGIN SELECT RAISE(ABORT, 'simulated crash'); END",
+            ],
+            &["DROP TRIGGER crash_apply"],
+        ),
+    };
+    for sql in fail_apply.iter().chain(fail_forget) {
+        payments_sql(&app, sql).await;
+    }
+    let (status, _) = post_webhook(&app, &event, Some(sign(&event, WEBHOOK_SECRET, now))).await;
+    assert_eq!(status, 500, "Stripe must retry");
+    assert_eq!(payment_status(&app, reservation).await, "AUTHORIZED");
+
+    for sql in heal {
+        payments_sql(&app, sql).await;
+    }
+    let (status, body) = post_webhook(&app, &event, Some(sign(&event, WEBHOOK_SECRET, now))).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["duplicate"], false,
+        "the failed delivery left nothing recorded"
+    );
+    assert_eq!(payment_status(&app, reservation).await, "CANCELED");
 }

@@ -13,8 +13,8 @@ use chrono::Utc;
 use draftr_common::db::violates;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -176,6 +176,7 @@ impl PaymentService {
             Ok(Authorization::Authorized { provider_ref }) => {
                 tracing::info!(payment.id = %payment.id, reservation.id = %payment.reservation_id, "payment authorized");
                 self.transition(
+                    &self.db,
                     payment.id,
                     &[PaymentStatus::Pending],
                     PaymentStatus::Authorized,
@@ -187,6 +188,7 @@ impl PaymentService {
             Ok(Authorization::Declined { code, message }) => {
                 tracing::info!(payment.id = %payment.id, decline = %code, "payment declined");
                 self.transition(
+                    &self.db,
                     payment.id,
                     &[PaymentStatus::Pending],
                     PaymentStatus::Failed,
@@ -198,6 +200,7 @@ impl PaymentService {
             }
             Err(ProviderError::Invalid(message)) => {
                 self.transition(
+                    &self.db,
                     payment.id,
                     &[PaymentStatus::Pending],
                     PaymentStatus::Failed,
@@ -219,6 +222,7 @@ impl PaymentService {
     /// writer that got there first wins, and its result is returned).
     async fn transition(
         &self,
+        conn: &impl ConnectionTrait,
         id: Uuid,
         from: &[PaymentStatus],
         to: PaymentStatus,
@@ -241,9 +245,9 @@ impl PaymentService {
                     Expr::value(message.chars().take(255).collect::<String>()),
                 );
         }
-        update.exec(&self.db).await?;
+        update.exec(conn).await?;
         payments::Entity::find_by_id(id)
-            .one(&self.db)
+            .one(conn)
             .await?
             .ok_or(Error::NotFound)
     }
@@ -269,6 +273,7 @@ impl PaymentService {
                     .map_err(provider_error)?;
                 tracing::info!(payment.id = %payment.id, reservation.id = %reservation_id, "payment captured");
                 self.transition(
+                    &self.db,
                     payment.id,
                     &[PaymentStatus::Authorized],
                     PaymentStatus::Captured,
@@ -320,6 +325,7 @@ impl PaymentService {
                 tracing::info!(payment.id = %payment.id, reservation.id = %reservation_id, "authorization voided");
                 Ok(Some(
                     self.transition(
+                        &self.db,
                         payment.id,
                         &[PaymentStatus::Authorized],
                         PaymentStatus::Canceled,
@@ -400,40 +406,55 @@ impl PaymentService {
         self.require(reservation_id).await
     }
 
-    /// Records a webhook event id; `false` if it was seen before (so it is processed once).
-    pub async fn first_delivery(&self, event_id: &str, kind: &str) -> Result<bool, Error> {
-        let inserted = webhook_events::ActiveModel {
+    /// Records a webhook event and applies it, in one transaction: either both happen or
+    /// neither does. Recording first and applying after (two commits) would let a crash in
+    /// between keep the id, so the provider's retry would look like a duplicate and the event
+    /// would be lost. A concurrent delivery of the same event waits on the id's key and then
+    /// finds it recorded.
+    pub async fn receive_webhook(
+        &self,
+        event_id: &str,
+        kind: &str,
+        update: Option<(&str, ProviderUpdate)>,
+    ) -> Result<WebhookOutcome, Error> {
+        let txn = self.db.begin().await?;
+        let recorded = webhook_events::ActiveModel {
             id: Set(event_id.to_owned()),
             kind: Set(kind.to_owned()),
             received_at: Set(Utc::now()),
         }
-        .insert(&self.db)
+        .insert(&txn)
         .await;
-        match inserted {
-            Ok(_) => Ok(true),
-            Err(e) if violates(&e, webhook_events::ID_KEY) => Ok(false),
-            Err(e) => Err(e.into()),
+        match recorded {
+            Ok(_) => {}
+            Err(e) if violates(&e, webhook_events::ID_KEY) => {
+                txn.rollback().await?;
+                return Ok(WebhookOutcome::Duplicate);
+            }
+            Err(e) => return Err(e.into()),
         }
-    }
-
-    /// Undoes [`Self::first_delivery`] when processing failed, so the provider's retry counts.
-    pub async fn forget_delivery(&self, event_id: &str) -> Result<(), Error> {
-        webhook_events::Entity::delete_by_id(event_id.to_owned())
-            .exec(&self.db)
-            .await?;
-        Ok(())
+        let payment = match update {
+            Some((provider_ref, update)) => {
+                self.apply_provider_update(&txn, provider_ref, update)
+                    .await?
+            }
+            None => None,
+        };
+        txn.commit().await?;
+        Ok(WebhookOutcome::Applied(payment.map(Box::new)))
     }
 
     /// Applies what Stripe tells us happened to a PaymentIntent outside our calls (captured
     /// or canceled from the dashboard, an authorization expiring, a refund made there).
-    pub async fn apply_provider_update(
+    async fn apply_provider_update(
         &self,
+        conn: &impl ConnectionTrait,
         provider_ref: &str,
         update: ProviderUpdate,
     ) -> Result<Option<Payment>, Error> {
         let Some(payment) = payments::Entity::find()
             .filter(payments::Column::ProviderRef.eq(provider_ref))
-            .one(&self.db)
+            .one(conn)
             .await?
         else {
             return Ok(None);
@@ -441,6 +462,7 @@ impl PaymentService {
         let updated = match update {
             ProviderUpdate::Captured => {
                 self.transition(
+                    conn,
                     payment.id,
                     &[PaymentStatus::Authorized],
                     PaymentStatus::Captured,
@@ -451,6 +473,7 @@ impl PaymentService {
             }
             ProviderUpdate::Canceled => {
                 self.transition(
+                    conn,
                     payment.id,
                     &[PaymentStatus::Pending, PaymentStatus::Authorized],
                     PaymentStatus::Canceled,
@@ -469,14 +492,26 @@ impl PaymentService {
                         .col_expr(payments::Column::UpdatedAt, Expr::value(Utc::now()))
                         .filter(payments::Column::Id.eq(payment.id))
                         .filter(payments::Column::Refunded.lt(total))
-                        .exec(&self.db)
+                        .exec(conn)
                         .await?;
                 }
-                self.require(payment.reservation_id).await?
+                payments::Entity::find_by_id(payment.id)
+                    .one(conn)
+                    .await?
+                    .ok_or(Error::NotFound)?
             }
         };
         Ok(Some(updated))
     }
+}
+
+/// What became of a webhook delivery.
+#[derive(Debug)]
+pub enum WebhookOutcome {
+    /// Seen before: nothing done again.
+    Duplicate,
+    /// Recorded and applied; the payment it changed, if it names one of ours.
+    Applied(Option<Box<Payment>>),
 }
 
 /// A change to a payment reported by the provider.

@@ -2,8 +2,9 @@
 //!
 //! The signature (`Stripe-Signature`: HMAC-SHA256 over `timestamp.raw_body` with the endpoint
 //! secret, at most 300 s old) is checked by async-stripe-webhook on the raw body, before
-//! anything is parsed or stored. Each event id is recorded first and processed only on its
-//! first delivery: Stripe delivers at least once, and retries for days.
+//! anything is parsed or stored. Each event id is recorded and the event applied in one
+//! transaction, on its first delivery only: Stripe delivers at least once and retries for days,
+//! and a failure (or a crash) before the commit leaves nothing recorded, so the retry applies it.
 
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use stripe_webhook::{EventObject, Webhook};
 
-use crate::service::{PaymentService, ProviderUpdate};
+use crate::service::{PaymentService, ProviderUpdate, WebhookOutcome};
 
 pub const PATH: &str = "/webhooks/stripe";
 
@@ -64,17 +65,6 @@ async fn receive(
     };
     let event_id = event.id.to_string();
     let kind = event.type_.as_str().to_owned();
-    match state.service.first_delivery(&event_id, &kind).await {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::info!(event.id = %event_id, event.kind = %kind, "stripe webhook already processed");
-            return axum::Json(json!({ "received": true, "duplicate": true })).into_response();
-        }
-        Err(err) => {
-            tracing::error!(error = ?err, "cannot record stripe webhook");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
-    }
     let update = match &event.data.object {
         EventObject::PaymentIntentSucceeded(pi) => {
             Some((pi.id.to_string(), ProviderUpdate::Captured))
@@ -84,24 +74,29 @@ async fn receive(
         }
         _ => None,
     };
-    if let Some((provider_ref, update)) = update {
-        match state
-            .service
-            .apply_provider_update(&provider_ref, update)
-            .await
-        {
-            Ok(payment) => tracing::info!(
-                event.id = %event_id,
-                event.kind = %kind,
-                payment.status = payment.as_ref().map(|p| p.status.as_str()).unwrap_or("unknown"),
-                "stripe webhook processed"
-            ),
-            Err(err) => {
-                tracing::error!(error = ?err, event.id = %event_id, "stripe webhook failed");
-                // Forget the delivery so Stripe's retry processes it.
-                let _ = state.service.forget_delivery(&event_id).await;
-                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-            }
+    let received = state
+        .service
+        .receive_webhook(
+            &event_id,
+            &kind,
+            update.as_ref().map(|(r, u)| (r.as_str(), *u)),
+        )
+        .await;
+    match received {
+        Ok(WebhookOutcome::Duplicate) => {
+            tracing::info!(event.id = %event_id, event.kind = %kind, "stripe webhook already processed");
+            return axum::Json(json!({ "received": true, "duplicate": true })).into_response();
+        }
+        Ok(WebhookOutcome::Applied(payment)) => tracing::info!(
+            event.id = %event_id,
+            event.kind = %kind,
+            payment.status = payment.as_ref().map(|p| p.status.as_str()).unwrap_or("unknown"),
+            "stripe webhook processed"
+        ),
+        Err(err) => {
+            // Nothing was recorded (one transaction), so Stripe's retry processes it.
+            tracing::error!(error = ?err, event.id = %event_id, "stripe webhook failed");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     }
     axum::Json(json!({ "received": true, "duplicate": false })).into_response()
