@@ -68,13 +68,13 @@ async fn a_list_of_lists_is_refused_by_the_router_before_any_subgraph_is_called(
     let started = Instant::now();
     let res = app.gql(across_subgraphs, json!({}), None).await;
     let took = started.elapsed();
-    assert_refused(&res, "limit of 5000 (max_cost)");
+    assert_refused(&res, "limit of 5000 (cost)");
     assert!(res.message().contains("costs 40401"), "{}", res.body);
     assert!(took < PROMPT, "refused in {took:?}");
     eprintln!("router refused the nested lists in {took:?}");
     // 100 listings × their hosts' 100 listings: 10 000 rows, cost 30 401.
     let res = app.gql(&listings_of_hosts(2, "100"), json!({}), None).await;
-    assert_refused(&res, "limit of 5000 (max_cost)");
+    assert_refused(&res, "limit of 5000 (cost)");
 
     // The three levels (a million rows), page sizes from variables, the default size.
     let q = listings_of_hosts(3, "$n").replacen("{ ", "query($n: Int) { ", 1);
@@ -82,11 +82,11 @@ async fn a_list_of_lists_is_refused_by_the_router_before_any_subgraph_is_called(
     assert_eq!(res.code(), VALIDATION, "{}", res.body);
     assert!(res.message().contains("limit of"), "{}", res.body);
     let res = app.gql(&listings_of_hosts(2, "50"), json!({}), None).await;
-    assert_refused(&res, "max_cost");
+    assert_refused(&res, "cost");
     // 50 listings × their hosts' 20 (the default size): cost 6 301.
     let by_default = listings_of_hosts(2, "50").replacen("properties(first: 50)", "properties", 2);
     let by_default = by_default.replacen("properties", "properties(first: 50)", 1);
-    assert_refused(&app.gql(&by_default, json!({}), None).await, "max_cost");
+    assert_refused(&app.gql(&by_default, json!({}), None).await, "cost");
     assert_eq!(
         status_of(
             &app,
@@ -121,7 +121,7 @@ async fn a_list_of_lists_sent_straight_to_a_subgraph_is_refused_there() {
         )
         .await;
     let took = started.elapsed();
-    assert_refused(&res, "limit of 5000 (max_cost)");
+    assert_refused(&res, "limit of 5000 (cost)");
     assert!(took < PROMPT, "refused in {took:?}");
     eprintln!("catalog refused the nested lists in {took:?}");
     assert_eq!(app.catalog_statements.get(), catalog_before);
@@ -130,7 +130,7 @@ async fn a_list_of_lists_sent_straight_to_a_subgraph_is_refused_there() {
     let res = app
         .post(&app.reservations_url, stays_of_guests, json!({}), None, &[])
         .await;
-    assert_refused(&res, "limit of 5000 (max_cost)");
+    assert_refused(&res, "limit of 5000 (cost)");
 
     // Where lists do not nest, a few aliased pages of 100 go over just the same.
     let users = aliases_of(
@@ -146,7 +146,7 @@ async fn a_list_of_lists_sent_straight_to_a_subgraph_is_refused_there() {
             &[],
         )
         .await;
-    assert_refused(&res, "limit of 5000 (max_cost)");
+    assert_refused(&res, "limit of 5000 (cost)");
     let notifications = aliases_of(
         6,
         "notifications(first: 100) { edges { node { id kind subject status attempts createdAt sentAt } } }",
@@ -162,7 +162,7 @@ async fn a_list_of_lists_sent_straight_to_a_subgraph_is_refused_there() {
             &[],
         )
         .await;
-    assert_refused(&res, "limit of 5000 (max_cost)");
+    assert_refused(&res, "limit of 5000 (cost)");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,17 +171,17 @@ async fn fifty_aliases_are_refused_by_the_router_and_by_every_subgraph() {
     let flood = format!("{{ {} }}", aliases_of(50, "__typename"));
     assert_refused(
         &app.gql(&flood, json!({}), None).await,
-        "limit of 15 (max_aliases)",
+        "limit of 15 (aliases)",
     );
     let cheap = format!("{{ {} }}", aliases_of(50, "categories { id }"));
     let before = app.catalog_statements.get();
-    assert_refused(&app.gql(&cheap, json!({}), None).await, "max_aliases");
+    assert_refused(&app.gql(&cheap, json!({}), None).await, "aliases");
     assert_eq!(app.catalog_statements.get(), before);
     for (name, url) in app.subgraph_urls() {
         let res = app.post(&url, &flood, json!({}), None, &[]).await;
         assert_eq!(res.code(), VALIDATION, "{name}: {}", res.body);
         assert!(
-            res.message().contains("limit of 15 (max_aliases)"),
+            res.message().contains("limit of 15 (aliases)"),
             "{name}: {}",
             res.body
         );
@@ -216,10 +216,10 @@ async fn a_hundred_aliased_sign_ups_in_one_request_are_refused_and_create_no_use
 
     // Two, within every other limit, are still one sign-up too many.
     let two = format!("mutation {{ {} }}", sign_ups.split(" r2:").next().unwrap());
-    assert_refused(&app.gql(&two, json!({}), None).await, "max_sign_ins");
+    assert_refused(&app.gql(&two, json!({}), None).await, "sign_ins");
     assert_refused(
         &app.post(&app.auth_url, &two, json!({}), None, &[]).await,
-        "max_sign_ins",
+        "sign_ins",
     );
     assert_eq!(app.user_count().await, users_before);
 }
@@ -232,7 +232,7 @@ async fn two_logins_in_one_request_are_refused() {
     let vars = json!({ "i": { "email": email, "password": PASSWORD } });
     let before = app.auth_statements.get();
     let res = app.gql(q, vars.clone(), None).await;
-    assert_refused(&res, "max_sign_ins");
+    assert_refused(&res, "sign_ins");
     assert!(
         res.message()
             .contains("cannot sign up or sign in more than once"),
@@ -242,7 +242,7 @@ async fn two_logins_in_one_request_are_refused() {
     assert_eq!(app.auth_statements.get(), before, "auth was not called");
     assert_refused(
         &app.post(&app.auth_url, q, vars, None, &[]).await,
-        "max_sign_ins",
+        "sign_ins",
     );
     // A login and a refresh are two sign-ins as well.
     let mixed = "mutation($i: LoginInput!, $r: String!) { login(input: $i) { accessToken } refreshToken(refreshToken: $r) { accessToken } }";
@@ -253,7 +253,7 @@ async fn two_logins_in_one_request_are_refused() {
             Some(&token),
         )
         .await;
-    assert_refused(&res, "max_sign_ins");
+    assert_refused(&res, "sign_ins");
     // One is fine.
     assert!(app.login(&email, PASSWORD).await.ok()["login"]["accessToken"].is_string());
 }
@@ -265,12 +265,12 @@ async fn a_mutation_of_more_than_five_root_fields_is_refused() {
     let six = format!("mutation {{ {} }}", aliases_of(6, "logout"));
     assert_refused(
         &app.gql(&six, json!({}), Some(&token)).await,
-        "limit of 5 (max_mutation_fields)",
+        "limit of 5 (mutation_fields)",
     );
     assert_refused(
         &app.post(&app.auth_url, &six, json!({}), Some(&token), &[])
             .await,
-        "max_mutation_fields",
+        "mutation_fields",
     );
     // Nothing ran: the session is still signed in.
     assert!(app.me(&token).await.ok()["me"]["id"].is_string());
@@ -285,14 +285,14 @@ async fn fields_nested_deeper_than_ten_are_refused() {
     let eleven = ten.replace("host { id }", "host { properties { totalCount } }");
     assert_refused(
         &app.gql(&eleven, json!({}), Some(&token)).await,
-        "limit of 10 (max_depth)",
+        "limit of 10 (depth)",
     );
     // Pages of one: cheap, only too deep.
     let deep_for_catalog = "{ properties(first: 1) { edges { node { host { properties(first: 1) { edges { node { host { properties(first: 1) { edges { node { id } } } } } } } } } } } }";
     assert_refused(
         &app.post(&app.catalog_url, deep_for_catalog, json!({}), None, &[])
             .await,
-        "limit of 10 (max_depth)",
+        "limit of 10 (depth)",
     );
 }
 
@@ -406,18 +406,18 @@ fn the_router_and_the_subgraphs_default_to_the_same_limits() {
     let subgraphs = LimitSettings::default();
     assert_eq!(
         (
-            router.max_cost,
-            router.max_depth,
-            router.max_aliases,
-            router.max_mutation_fields,
-            router.max_sign_ins
+            router.cost,
+            router.depth,
+            router.aliases,
+            router.mutation_fields,
+            router.sign_ins
         ),
         (
-            subgraphs.max_cost as u64,
-            subgraphs.max_depth as u64,
-            subgraphs.max_aliases as u64,
-            subgraphs.max_mutation_fields as u64,
-            subgraphs.max_sign_ins as u64
+            subgraphs.cost as u64,
+            subgraphs.depth as u64,
+            subgraphs.aliases as u64,
+            subgraphs.mutation_fields as u64,
+            subgraphs.sign_ins as u64
         )
     );
 }

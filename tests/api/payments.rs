@@ -332,9 +332,10 @@ async fn post_webhook(app: &TestApp, body: &str, signature: Option<String>) -> (
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-async fn webhooks_are_verified_and_each_event_is_processed_once(backend: Backend) {
-    let app = spawn(backend).await;
-    // An authorization to act on, made the way the saga makes it (a service call).
+/// Authorizes a payment as the saga does (a service call) and returns its reservation and a
+/// `payment_intent.canceled` event `event_id` for it, as Stripe sends one when the payment is
+/// canceled from its dashboard.
+async fn authorized_then_canceled(app: &TestApp, event_id: &str) -> (uuid::Uuid, String) {
     let reservation = uuid::Uuid::new_v4();
     let authorized = app
         .post(
@@ -361,16 +362,22 @@ async fn webhooks_are_verified_and_each_event_is_processed_once(backend: Backend
         .try_get::<String>("", "provider_ref")
         .unwrap()
     };
-
-    // Canceled from Stripe's dashboard: Stripe tells us with payment_intent.canceled.
     let event = json!({
-        "id": "evt_test_canceled_1", "object": "event", "api_version": "2025-01-27.acacia",
+        "id": event_id, "object": "event", "api_version": "2025-01-27.acacia",
         "created": 1_790_000_000, "livemode": false, "pending_webhooks": 1,
         "request": { "id": null, "idempotency_key": null },
         "type": "payment_intent.canceled",
         "data": { "object": intent(&provider_ref, 5000, "eur", "canceled") },
     })
     .to_string();
+    (reservation, event)
+}
+
+async fn webhooks_are_verified_and_each_event_is_processed_once(backend: Backend) {
+    let app = spawn(backend).await;
+    // An authorization to act on, made the way the saga makes it (a service call), and
+    // Stripe's word that it was canceled from the dashboard.
+    let (reservation, event) = authorized_then_canceled(&app, "evt_test_canceled_1").await;
     let now = chrono::Utc::now().timestamp();
 
     let refused = [
@@ -466,40 +473,7 @@ async fn a_webhook_whose_apply_fails_is_not_recorded_so_the_redelivery_applies_i
     backend: Backend,
 ) {
     let app = spawn(backend).await;
-    let reservation = uuid::Uuid::new_v4();
-    let authorized = app
-        .post(
-            &app.payments_url,
-            "mutation($r: ID!, $u: ID!) { authorizePayment(reservationId: $r, guestId: $u, hostId: $u, amount: 5000, currency: \"EUR\", paymentMethod: \"pm_card_visa\") { id status } }",
-            json!({ "r": reservation.to_string(), "u": uuid::Uuid::new_v4().to_string() }),
-            None,
-            &[("x-draftr-service-token", SERVICE_TOKEN)],
-        )
-        .await;
-    assert_eq!(authorized.ok()["authorizePayment"]["status"], "AUTHORIZED");
-    let provider_ref = {
-        use sea_orm::{ConnectionTrait, Statement};
-        let db = draftr_common::db::connect(&app.payments_db.settings)
-            .await
-            .unwrap();
-        db.query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT provider_ref FROM payments",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get::<String>("", "provider_ref")
-        .unwrap()
-    };
-    let event = json!({
-        "id": "evt_test_crash_1", "object": "event", "api_version": "2025-01-27.acacia",
-        "created": 1_790_000_000, "livemode": false, "pending_webhooks": 1,
-        "request": { "id": null, "idempotency_key": null },
-        "type": "payment_intent.canceled",
-        "data": { "object": intent(&provider_ref, 5000, "eur", "canceled") },
-    })
-    .to_string();
+    let (reservation, event) = authorized_then_canceled(&app, "evt_test_crash_1").await;
     let now = chrono::Utc::now().timestamp();
 
     let (fail_apply, fail_forget, heal): (&[&str], &[&str], &[&str]) = match backend {

@@ -55,25 +55,25 @@ pub const CODE: &str = "GRAPHQL_VALIDATION_FAILED";
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// The most an operation may cost (a list costs its page size times what it selects).
-    pub max_cost: u64,
+    pub cost: u64,
     /// The deepest fields may nest, introspection aside.
-    pub max_depth: u64,
+    pub depth: u64,
     /// The most aliased fields in an operation, fragments expanded.
-    pub max_aliases: u64,
+    pub aliases: u64,
     /// The most root fields in one mutation.
-    pub max_mutation_fields: u64,
+    pub mutation_fields: u64,
     /// The most `register`, `login` and `refreshToken` fields in one request.
-    pub max_sign_ins: u64,
+    pub sign_ins: u64,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
-            max_cost: 5_000,
-            max_depth: 10,
-            max_aliases: 15,
-            max_mutation_fields: 5,
-            max_sign_ins: 1,
+            cost: 5_000,
+            depth: 10,
+            aliases: 15,
+            mutation_fields: 5,
+            sign_ins: 1,
         }
     }
 }
@@ -265,36 +265,36 @@ pub fn measure(doc: &ExecutableDocument, variables: &dyn Fn(&str) -> Var) -> Vec
 
 /// The first limit `m` exceeds, as the sentence the client gets.
 pub fn exceeded(m: &Measure, limits: &Config) -> Option<String> {
-    if m.depth > limits.max_depth {
+    if m.depth > limits.depth {
         return Some(format!(
-            "the query is nested {} deep, over the limit of {} (max_depth)",
-            m.depth, limits.max_depth
+            "the query is nested {} deep, over the limit of {} (depth)",
+            m.depth, limits.depth
         ));
     }
-    if m.aliases > limits.max_aliases {
+    if m.aliases > limits.aliases {
         return Some(format!(
-            "the query uses {} aliases, over the limit of {} (max_aliases)",
-            m.aliases, limits.max_aliases
+            "the query uses {} aliases, over the limit of {} (aliases)",
+            m.aliases, limits.aliases
         ));
     }
-    if m.sign_ins > limits.max_sign_ins {
+    if m.sign_ins > limits.sign_ins {
         return Some(format!(
             "a request may run at most {} of register, login and refreshToken, and this one runs {} \
-             (max_sign_ins): a request cannot sign up or sign in more than once",
-            limits.max_sign_ins, m.sign_ins
+             (sign_ins): a request cannot sign up or sign in more than once",
+            limits.sign_ins, m.sign_ins
         ));
     }
-    if m.mutation_fields > limits.max_mutation_fields {
+    if m.mutation_fields > limits.mutation_fields {
         return Some(format!(
-            "the mutation has {} root fields, over the limit of {} (max_mutation_fields)",
-            m.mutation_fields, limits.max_mutation_fields
+            "the mutation has {} root fields, over the limit of {} (mutation_fields)",
+            m.mutation_fields, limits.mutation_fields
         ));
     }
-    if m.cost > limits.max_cost {
+    if m.cost > limits.cost {
         return Some(format!(
-            "the query costs {}, over the limit of {} (max_cost): every field costs 1, and a list \
+            "the query costs {}, over the limit of {} (cost): every field costs 1, and a list \
              costs its page size (first, 20 when not given) times what it selects",
-            m.cost, limits.max_cost
+            m.cost, limits.cost
         ));
     }
     None
@@ -431,7 +431,7 @@ mod tests {
         assert_eq!(two.cost, 1 + 100 * (3 + (1 + 100 * 4)));
         assert_eq!(two.depth, 9);
         let message = refused(&nested(2, "100")).unwrap();
-        assert!(message.contains("limit of 5000 (max_cost)"), "{message}");
+        assert!(message.contains("limit of 5000 (cost)"), "{message}");
         assert!(measure_of(&nested(3, "100"), &no_vars).cost > 1_000_000);
         assert!(refused(&nested(3, "100")).is_some());
     }
@@ -489,7 +489,7 @@ mod tests {
         let q = r#"mutation { a: login(input: { email: "a", password: "b" }) { accessToken } b: login(input: { email: "a", password: "b" }) { accessToken } ...M } fragment M on Mutation { logout register(input: { email: "a", password: "b", displayName: "c" }) { expiresIn } }"#;
         let m = measure_of(q, &no_vars);
         assert_eq!((m.mutation_fields, m.sign_ins), (4, 3));
-        assert!(refused(q).unwrap().contains("max_sign_ins"));
+        assert!(refused(q).unwrap().contains("sign_ins"));
         let q = measure_of("{ a: me { id } b: me { id } }", &no_vars);
         assert_eq!((q.mutation_fields, q.sign_ins), (0, 0));
     }
@@ -503,7 +503,7 @@ mod tests {
         assert!(
             refused(&aliases(16))
                 .unwrap()
-                .contains("limit of 15 (max_aliases)")
+                .contains("limit of 15 (aliases)")
         );
         assert_eq!(refused(&aliases(15)), None);
         // 10 deep, then 13.
@@ -514,11 +514,7 @@ mod tests {
             "host { id }",
             "host { properties { edges { node { id } } } }",
         );
-        assert!(
-            refused(&deeper)
-                .unwrap()
-                .contains("limit of 10 (max_depth)")
-        );
+        assert!(refused(&deeper).unwrap().contains("limit of 10 (depth)"));
         let logouts = |n: usize| {
             let fields: String = (0..n).map(|i| format!("l{i}: logout ")).collect();
             format!("mutation {{ {fields} }}")
@@ -526,7 +522,7 @@ mod tests {
         assert!(
             refused(&logouts(6))
                 .unwrap()
-                .contains("limit of 5 (max_mutation_fields)")
+                .contains("limit of 5 (mutation_fields)")
         );
         assert_eq!(refused(&logouts(5)), None);
         assert_eq!(refused("not graphql {"), None, "left to the router");

@@ -74,7 +74,7 @@ pub struct SubgraphSettings<S: Subgraph> {
     /// The credential Draftr's subgraphs present to each other for service-only operations
     /// (the same value everywhere). Unset refuses them all.
     pub service_token: Option<SecretString>,
-    /// What one GraphQL request may ask for (`DRAFTR_<PART>__LIMITS__MAX_COST`, …).
+    /// What one GraphQL request may ask for (`DRAFTR_<PART>__LIMITS__COST`, …).
     pub limits: LimitSettings,
     #[serde(skip)]
     subgraph: PhantomData<S>,
@@ -89,26 +89,26 @@ pub struct SubgraphSettings<S: Subgraph> {
 pub struct LimitSettings {
     /// Every field costs 1, and a list field (one with `first`) costs its page size (20 when
     /// not given, at most 100) times what it selects (`graphql::list_cost`).
-    pub max_cost: usize,
+    pub cost: usize,
     /// Fields nested in fields (`{ me { id } }` is 2 deep); introspection is not counted.
-    pub max_depth: usize,
+    pub depth: usize,
     /// Aliased fields in an operation, fragments included (each time they are spread).
-    pub max_aliases: usize,
+    pub aliases: usize,
     /// Root fields of one mutation.
-    pub max_mutation_fields: usize,
+    pub mutation_fields: usize,
     /// `register`, `login` and `refreshToken` fields in one request: each runs a password
     /// hash or a token rotation, so a request cannot sign up or sign in more than once.
-    pub max_sign_ins: usize,
+    pub sign_ins: usize,
 }
 
 impl Default for LimitSettings {
     fn default() -> Self {
         Self {
-            max_cost: 5_000,
-            max_depth: 10,
-            max_aliases: 15,
-            max_mutation_fields: 5,
-            max_sign_ins: 1,
+            cost: 5_000,
+            depth: 10,
+            aliases: 15,
+            mutation_fields: 5,
+            sign_ins: 1,
         }
     }
 }
@@ -379,26 +379,26 @@ mod tests {
     fn limits_have_safe_defaults_and_come_from_the_environment() {
         let s: Flattened = load_with_env("cfglimits", None, Some(Default::default())).unwrap();
         assert_eq!(s.subgraph.limits, LimitSettings::default());
-        assert_eq!(s.subgraph.limits.max_cost, 5_000);
+        assert_eq!(s.subgraph.limits.cost, 5_000);
         let env = std::collections::HashMap::from([
             (
-                "DRAFTR_CFGLIMITS__LIMITS__MAX_COST".to_owned(),
+                "DRAFTR_CFGLIMITS__LIMITS__COST".to_owned(),
                 "800".to_owned(),
             ),
             (
-                "DRAFTR_CFGLIMITS__LIMITS__MAX_ALIASES".to_owned(),
+                "DRAFTR_CFGLIMITS__LIMITS__ALIASES".to_owned(),
                 "3".to_owned(),
             ),
         ]);
         let s: Flattened = load_with_env("cfglimits", None, Some(env)).unwrap();
-        assert_eq!(s.subgraph.limits.max_cost, 800);
-        assert_eq!(s.subgraph.limits.max_aliases, 3);
+        assert_eq!(s.subgraph.limits.cost, 800);
+        assert_eq!(s.subgraph.limits.aliases, 3);
         assert_eq!(
-            s.subgraph.limits.max_depth, 10,
+            s.subgraph.limits.depth, 10,
             "the others keep their defaults"
         );
         let typo = std::collections::HashMap::from([(
-            "DRAFTR_CFGLIMITS__LIMITS__MAX_COSTS".to_owned(),
+            "DRAFTR_CFGLIMITS__LIMITS__COSTS".to_owned(),
             "1".to_owned(),
         )]);
         assert!(

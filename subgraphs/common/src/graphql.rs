@@ -34,10 +34,10 @@ where
         .extension(ErrorCodes)
         .extension(OperationLimits(*limits))
         .disable_suggestions()
-        // `max_depth` leaves introspection out (the extension counts it); this bounds everything,
+        // `depth` leaves introspection out (the extension counts it); this bounds everything,
         // introspection included (GraphiQL's introspection query is 13 deep).
-        .limit_depth(limits.max_depth.max(INTROSPECTION_DEPTH))
-        .limit_complexity(limits.max_cost)
+        .limit_depth(limits.depth.max(INTROSPECTION_DEPTH))
+        .limit_complexity(limits.cost)
         .limit_recursive_depth(32)
         .limit_directives(20)
 }

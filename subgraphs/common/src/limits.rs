@@ -30,7 +30,7 @@ pub const SIGN_IN_MUTATIONS: [&str; 3] = ["register", "login", "refreshToken"];
 /// 13 deep); async-graphql's depth limit, at least [`INTROSPECTION_DEPTH`], bounds them.
 const INTROSPECTION_FIELDS: [&str; 2] = ["__schema", "__type"];
 
-/// The depth async-graphql itself allows whatever `max_depth` is, introspection included.
+/// The depth async-graphql itself allows whatever `depth` is, introspection included.
 pub const INTROSPECTION_DEPTH: usize = 16;
 
 /// What one operation asks for, fragments expanded.
@@ -164,29 +164,29 @@ pub fn tally(doc: &ExecutableDocument) -> Vec<Tally> {
 
 /// The first limit `tally` exceeds, as the sentence a client sees.
 pub fn exceeded(tally: &Tally, limits: &LimitSettings) -> Option<String> {
-    if tally.depth > limits.max_depth {
+    if tally.depth > limits.depth {
         return Some(format!(
-            "the query is nested {} deep, over the limit of {} (max_depth)",
-            tally.depth, limits.max_depth
+            "the query is nested {} deep, over the limit of {} (depth)",
+            tally.depth, limits.depth
         ));
     }
-    if tally.aliases > limits.max_aliases {
+    if tally.aliases > limits.aliases {
         return Some(format!(
-            "the query uses {} aliases, over the limit of {} (max_aliases)",
-            tally.aliases, limits.max_aliases
+            "the query uses {} aliases, over the limit of {} (aliases)",
+            tally.aliases, limits.aliases
         ));
     }
-    if tally.sign_ins > limits.max_sign_ins {
+    if tally.sign_ins > limits.sign_ins {
         return Some(format!(
             "a request may run at most {} of register, login and refreshToken, and this one runs {} \
-             (max_sign_ins): a request cannot sign up or sign in more than once",
-            limits.max_sign_ins, tally.sign_ins
+             (sign_ins): a request cannot sign up or sign in more than once",
+            limits.sign_ins, tally.sign_ins
         ));
     }
-    if tally.root_fields > limits.max_mutation_fields {
+    if tally.root_fields > limits.mutation_fields {
         return Some(format!(
-            "the mutation has {} root fields, over the limit of {} (max_mutation_fields)",
-            tally.root_fields, limits.max_mutation_fields
+            "the mutation has {} root fields, over the limit of {} (mutation_fields)",
+            tally.root_fields, limits.mutation_fields
         ));
     }
     None
@@ -195,9 +195,9 @@ pub fn exceeded(tally: &Tally, limits: &LimitSettings) -> Option<String> {
 /// How a cost refusal reads (here and, with the cost, in the router).
 pub fn cost_message(limits: &LimitSettings) -> String {
     format!(
-        "the query costs more than the limit of {} (max_cost): every field costs 1, and a list \
+        "the query costs more than the limit of {} (cost): every field costs 1, and a list \
          costs its page size (first, 20 when not given) times what it selects",
-        limits.max_cost
+        limits.cost
     )
 }
 
@@ -249,7 +249,7 @@ impl Extension for OperationLimitsExtension {
                     "Query is too complex." => refusal(cost_message(&self.0)),
                     "Query is nested too deep." => refusal(format!(
                         "the query is nested over the limit of {} (introspection included)",
-                        self.0.max_depth.max(INTROSPECTION_DEPTH)
+                        self.0.depth.max(INTROSPECTION_DEPTH)
                     )),
                     _ => err,
                 })
@@ -334,21 +334,21 @@ mod tests {
                 depth: 11,
                 ..Tally::default()
             })
-            .contains("limit of 10 (max_depth)")
+            .contains("limit of 10 (depth)")
         );
         assert!(
             over(Tally {
                 aliases: 16,
                 ..Tally::default()
             })
-            .contains("limit of 15 (max_aliases)")
+            .contains("limit of 15 (aliases)")
         );
         assert!(
             over(Tally {
                 root_fields: 6,
                 ..Tally::default()
             })
-            .contains("limit of 5 (max_mutation_fields)")
+            .contains("limit of 5 (mutation_fields)")
         );
         assert!(
             over(Tally {
@@ -356,7 +356,7 @@ mod tests {
                 sign_ins: 2,
                 ..Tally::default()
             })
-            .contains("max_sign_ins")
+            .contains("sign_ins")
         );
         assert_eq!(
             exceeded(
@@ -444,10 +444,10 @@ mod tests {
             let over = run("{ items(first: 100) { items(first: 100) { id } } }").await;
             let (code, message) = refusal(&over);
             assert_eq!(code, "GRAPHQL_VALIDATION_FAILED");
-            assert!(message.contains("limit of 5000 (max_cost)"), "{message}");
+            assert!(message.contains("limit of 5000 (cost)"), "{message}");
             assert!(over["data"].is_null());
             let by_default = run("{ items { items { items { id } } } }").await;
-            assert!(refusal(&by_default).1.contains("max_cost"), "20 × 20 × 20");
+            assert!(refusal(&by_default).1.contains("cost"), "20 × 20 × 20");
         }
 
         #[tokio::test]
@@ -455,15 +455,15 @@ mod tests {
             let aliases: String = (0..16).map(|i| format!("a{i}: __typename ")).collect();
             let r = run(&format!("{{ {aliases} }}")).await;
             assert_eq!(refusal(&r).0, "GRAPHQL_VALIDATION_FAILED");
-            assert!(refusal(&r).1.contains("max_aliases"));
+            assert!(refusal(&r).1.contains("aliases"));
             let deep = "{ items { items { items { items { items { items { items { items { items { items { id } } } } } } } } } } }";
             let r = run(deep).await;
-            assert!(refusal(&r).1.contains("limit of 10 (max_depth)"), "{r}");
+            assert!(refusal(&r).1.contains("limit of 10 (depth)"), "{r}");
             let r = run("mutation { a: login b: login }").await;
-            assert!(refusal(&r).1.contains("max_sign_ins"), "{r}");
+            assert!(refusal(&r).1.contains("sign_ins"), "{r}");
             let r = run("mutation { a: logout b: logout c: logout d: logout e: logout f: logout }")
                 .await;
-            assert!(refusal(&r).1.contains("max_mutation_fields"), "{r}");
+            assert!(refusal(&r).1.contains("mutation_fields"), "{r}");
             let r = run("mutation { login a: logout b: logout c: logout d: logout }").await;
             assert!(r.get("errors").is_none(), "{r}");
         }
