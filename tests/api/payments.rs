@@ -1,8 +1,8 @@
-//! Payments against an HTTP server that speaks Stripe's API (a wiremock stand-in that replays
-//! by `Idempotency-Key` and fails the first capture with a 500), and Stripe's webhooks.
+//! Payments against an HTTP server that speaks Stripe's API and behaves as Stripe documents
+//! (`crate::stripe`: stored answers by `Idempotency-Key`, 500s included, forgotten after 24
+//! hours), and Stripe's webhooks.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use draftr_common::test_on_both_backends;
@@ -12,144 +12,47 @@ use hmac::{Hmac, Mac};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use sha2::Sha256;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::MockServer;
 
 use crate::booking::{book, booking, new_listing};
 use crate::helpers::{Options, SERVICE_TOKEN, TestApp, WEBHOOK_SECRET, spawn, spawn_custom};
+use crate::stripe::{FakeStripe, Fault, Op};
 
 test_on_both_backends!(
     a_booking_with_the_stripe_provider_charges_once_despite_a_failed_capture,
+    an_authorization_answered_with_a_500_is_found_by_the_retry_and_charged_once,
+    an_authorization_answered_with_a_500_is_charged_once_even_after_stripe_forgot_the_key,
     webhooks_are_verified_and_each_event_is_processed_once,
     a_webhook_whose_apply_fails_is_not_recorded_so_the_redelivery_applies_it,
 );
 
-/// What the Stripe stand-in saw and did.
-#[derive(Default)]
-struct StripeState {
-    /// (method, path, Idempotency-Key) of every request.
-    requests: Vec<(String, String, Option<String>)>,
-    /// Idempotency-Key → the first (status, body), replayed for repeats, as Stripe does.
-    replies: HashMap<String, (u16, Value)>,
-    intents: HashMap<String, (i64, String, String)>,
-    next: u64,
-    captures_failed: u64,
-    captures: u64,
-    authorizations: u64,
-    refunds: u64,
-}
-
-#[derive(Clone, Default)]
-struct FakeStripe(Arc<Mutex<StripeState>>);
-
-fn intent(id: &str, amount: i64, currency: &str, status: &str) -> Value {
-    json!({
-        "id": id, "object": "payment_intent", "amount": amount,
-        "amount_capturable": if status == "requires_capture" { amount } else { 0 },
-        "amount_received": if status == "succeeded" { amount } else { 0 },
-        "capture_method": "manual", "confirmation_method": "automatic",
-        "created": 1_790_000_000, "currency": currency, "livemode": false,
-        "metadata": {}, "payment_method_types": ["card"], "status": status,
-    })
-}
-
-impl Respond for FakeStripe {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let mut s = self.0.lock().unwrap();
-        let path = request.url.path().to_owned();
-        let key = request
-            .headers
-            .get("idempotency-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        s.requests
-            .push((request.method.to_string(), path.clone(), key.clone()));
-        if let Some((status, body)) = key.as_ref().and_then(|k| s.replies.get(k)) {
-            return ResponseTemplate::new(*status).set_body_json(body.clone());
-        }
-        let form: HashMap<String, String> = url::form_urlencoded::parse(&request.body)
-            .into_owned()
-            .collect();
-        let parts: Vec<&str> = path.trim_start_matches("/v1/").split('/').collect();
-        let (status, body) = match parts.as_slice() {
-            ["payment_intents"] => {
-                let amount: i64 = form["amount"].parse().unwrap();
-                let currency = form["currency"].clone();
-                assert_eq!(
-                    form.get("capture_method").map(String::as_str),
-                    Some("manual")
-                );
-                match form["payment_method"].as_str() {
-                    "pm_card_visa" => {
-                        s.next += 1;
-                        s.authorizations += 1;
-                        let id = format!("pi_fake_{}", s.next);
-                        s.intents.insert(
-                            id.clone(),
-                            (amount, currency.clone(), "requires_capture".into()),
-                        );
-                        (200, intent(&id, amount, &currency, "requires_capture"))
-                    }
-                    _ => (
-                        402,
-                        json!({ "error": { "type": "card_error", "code": "card_declined",
-                            "decline_code": "generic_decline", "message": "Your card was declined." } }),
-                    ),
-                }
-            }
-            ["payment_intents", id, "capture"] => {
-                if s.captures_failed == 0 {
-                    // Stripe had a bad moment; nothing happened, and nothing is stored for the key.
-                    s.captures_failed += 1;
-                    return ResponseTemplate::new(500).set_body_json(
-                        json!({ "error": { "type": "api_error", "message": "An unknown error occurred" } }),
-                    );
-                }
-                let (amount, currency, _) = s.intents[*id].clone();
-                s.intents.get_mut(*id).unwrap().2 = "succeeded".into();
-                s.captures += 1;
-                (200, intent(id, amount, &currency, "succeeded"))
-            }
-            ["payment_intents", id, "cancel"] => {
-                let (amount, currency, _) = s.intents[*id].clone();
-                (200, intent(id, amount, &currency, "canceled"))
-            }
-            ["refunds"] => {
-                s.refunds += 1;
-                let (_, currency, _) = s.intents[&form["payment_intent"]].clone();
-                (
-                    200,
-                    json!({ "id": format!("re_fake_{}", s.refunds), "object": "refund",
-                        "amount": form["amount"].parse::<i64>().unwrap(), "created": 1_790_000_000,
-                        "currency": currency, "payment_intent": form["payment_intent"], "status": "succeeded" }),
-                )
-            }
-            other => panic!("unexpected Stripe call {other:?}"),
-        };
-        if let Some(k) = key {
-            s.replies.insert(k, (status, body.clone()));
-        }
-        ResponseTemplate::new(status).set_body_json(body)
-    }
-}
-
-async fn fake_stripe() -> (MockServer, FakeStripe) {
-    let server = MockServer::start().await;
-    let fake = FakeStripe::default();
-    Mock::given(wiremock::matchers::any())
-        .respond_with(fake.clone())
-        .mount(&server)
-        .await;
-    (server, fake)
-}
-
 fn stripe_provider(server: &MockServer) -> StripeProvider {
+    stripe_provider_with(server, Duration::from_secs(5), 3, Duration::from_secs(600))
+}
+
+fn stripe_provider_with(
+    server: &MockServer,
+    timeout: Duration,
+    attempts: u32,
+    search_lag: Duration,
+) -> StripeProvider {
     StripeProvider::new(
         &SecretString::from("sk_test_fake"),
         Some(&format!("{}/", server.uri())),
-        Duration::from_secs(5),
-        3,
+        timeout,
+        attempts,
+        search_lag,
     )
     .unwrap()
+}
+
+/// POSTs that create a PaymentIntent (replays included).
+fn creates(fake: &FakeStripe) -> usize {
+    fake.state()
+        .requests
+        .iter()
+        .filter(|(m, p, _)| m == "POST" && p == "/v1/payment_intents")
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,8 +88,8 @@ async fn payment_operations_are_for_services_only() {
 }
 
 #[tokio::test]
-async fn the_stripe_provider_retries_a_failed_capture_with_the_same_key_and_captures_once() {
-    let (server, fake) = fake_stripe().await;
+async fn the_stripe_provider_settles_a_stored_500_by_looking_never_by_replaying() {
+    let (server, fake) = FakeStripe::start().await;
     let stripe = stripe_provider(&server);
     let reservation = uuid::Uuid::new_v4();
     let charge = Charge {
@@ -195,42 +98,71 @@ async fn the_stripe_provider_retries_a_failed_capture_with_the_same_key_and_capt
         currency: "EUR".into(),
         payment_method: "pm_card_visa".into(),
     };
+    let key = |step: &str| format!("draftr-{reservation}-{step}");
 
-    let Authorization::Authorized { provider_ref } = stripe
-        .authorize(&charge, &format!("draftr-{reservation}-authorize"))
-        .await
-        .unwrap()
+    let Authorization::Authorized { provider_ref } =
+        stripe.authorize(&charge, &key("authorize")).await.unwrap()
     else {
         panic!("visa is authorized")
     };
-    // A replay of the authorization (a retried saga step) gets the same PaymentIntent.
-    let again = stripe
-        .authorize(&charge, &format!("draftr-{reservation}-authorize"))
-        .await
-        .unwrap();
+    // A repeat of the key is answered with the first response: the same PaymentIntent.
+    let again = stripe.authorize(&charge, &key("authorize")).await.unwrap();
     assert_eq!(
         again,
         Authorization::Authorized {
             provider_ref: provider_ref.clone()
         }
     );
+    assert_eq!(fake.state().intents.len(), 1);
 
+    // The capture happens and the answer is a 500, stored under the key: the provider looks
+    // at the PaymentIntent instead of repeating the key (which would only replay the 500).
+    fake.fail_next(Op::Capture, Fault::After);
     stripe
-        .capture(&provider_ref, &format!("draftr-{reservation}-capture"))
+        .capture(&provider_ref, &key("capture"))
         .await
-        .expect("the 500 is retried");
+        .expect("settled by retrieving the PaymentIntent");
+    // Asked again (a reconciler pass): the stored 500 comes back, the look says captured.
     stripe
-        .refund(
-            &provider_ref,
-            10_000,
-            &format!("draftr-{reservation}-refund"),
-        )
+        .capture(&provider_ref, &key("capture"))
         .await
         .unwrap();
+    assert_eq!(fake.state().captures, 1);
+
+    // The refund is made and the answer lost: found among the PaymentIntent's refunds.
+    fake.fail_next(Op::Refund, Fault::After);
+    let refund = stripe
+        .refund(&provider_ref, 10_000, &key("refund"))
+        .await
+        .unwrap();
+    let again = stripe
+        .refund(&provider_ref, 10_000, &key("refund"))
+        .await
+        .unwrap();
+    assert_eq!(refund, again);
+    assert_eq!(fake.state().refunds.len(), 1, "one refund, however asked");
+
+    // Found by the reservation id in the metadata (how a lost authorization is settled).
+    let found = stripe.find_authorization(reservation).await.unwrap();
+    assert_eq!(
+        found,
+        Some(draftr_payments::provider::Found::Captured {
+            provider_ref: provider_ref.clone()
+        })
+    );
+    assert_eq!(
+        stripe
+            .find_authorization(uuid::Uuid::new_v4())
+            .await
+            .unwrap(),
+        None
+    );
+
     let declined = stripe
         .authorize(
             &Charge {
                 payment_method: "pm_card_chargeDeclined".into(),
+                reservation_id: uuid::Uuid::new_v4(),
                 ..charge.clone()
             },
             "draftr-other-authorize",
@@ -241,7 +173,7 @@ async fn the_stripe_provider_retries_a_failed_capture_with_the_same_key_and_capt
         matches!(declined, Authorization::Declined { ref message, .. } if message == "Your card was declined.")
     );
 
-    let s = fake.0.lock().unwrap();
+    let s = fake.state();
     assert!(
         s.requests
             .iter()
@@ -254,15 +186,54 @@ async fn the_stripe_provider_retries_a_failed_capture_with_the_same_key_and_capt
         .iter()
         .filter(|r| r.1.ends_with("/capture"))
         .collect();
-    assert_eq!(captures.len(), 2, "the failed capture was retried");
-    assert_eq!(captures[0].2, captures[1].2, "with the same key");
-    assert_eq!((s.authorizations, s.captures, s.refunds), (1, 1, 1));
+    assert_eq!(
+        captures.len(),
+        2,
+        "the stored 500 is not hammered: {captures:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_capture_that_failed_before_happening_is_made_under_a_fresh_key_once() {
+    let (server, fake) = FakeStripe::start().await;
+    let stripe = stripe_provider(&server);
+    let reservation = uuid::Uuid::new_v4();
+    let charge = Charge {
+        reservation_id: reservation,
+        amount: 5_000,
+        currency: "EUR".into(),
+        payment_method: "pm_card_visa".into(),
+    };
+    let Authorization::Authorized { provider_ref } = stripe
+        .authorize(&charge, &format!("draftr-{reservation}-authorize"))
+        .await
+        .unwrap()
+    else {
+        panic!("visa is authorized")
+    };
+    fake.fail_next(Op::Capture, Fault::Before);
+    let key = format!("draftr-{reservation}-capture");
+    stripe.capture(&provider_ref, &key).await.unwrap();
+    stripe.capture(&provider_ref, &key).await.unwrap();
+    let s = fake.state();
+    assert_eq!(s.captures, 1);
+    let keys: Vec<_> = s
+        .requests
+        .iter()
+        .filter(|r| r.1.ends_with("/capture"))
+        .map(|r| r.2.clone().unwrap())
+        .collect();
+    assert_eq!(keys[0], key);
+    assert!(
+        keys[1].starts_with(&key) && keys[1] != key,
+        "a fresh key, after a look: {keys:?}"
+    );
 }
 
 async fn a_booking_with_the_stripe_provider_charges_once_despite_a_failed_capture(
     backend: Backend,
 ) {
-    let (server, fake) = fake_stripe().await;
+    let (server, fake) = FakeStripe::start().await;
     let app = spawn_custom(
         backend,
         Options::default().provider(Arc::new(stripe_provider(&server))),
@@ -271,6 +242,7 @@ async fn a_booking_with_the_stripe_provider_charges_once_despite_a_failed_captur
     let (_, host, _, _) = app.new_user().await;
     let property = new_listing(&app, &host, 15_000, "FLEXIBLE").await;
     let (_, guest, _, _) = app.new_user().await;
+    fake.fail_next(Op::Capture, Fault::Before);
 
     let res = app
         .gql(
@@ -293,7 +265,7 @@ async fn a_booking_with_the_stripe_provider_charges_once_despite_a_failed_captur
     .await;
     assert_eq!(declined.code(), "PAYMENT_DECLINED");
 
-    let s = fake.0.lock().unwrap();
+    let s = fake.state();
     assert!(
         s.requests
             .iter()
@@ -306,7 +278,138 @@ async fn a_booking_with_the_stripe_provider_charges_once_despite_a_failed_captur
             .all(|k| k.starts_with("draftr-")),
         "keys derive from the reservation"
     );
-    assert_eq!((s.authorizations, s.captures_failed, s.captures), (1, 1, 1));
+    assert_eq!((s.live_intents(), s.captures), (1, 1));
+}
+
+/// A booking whose authorization is made at Stripe but answered with a 500 (stored under the
+/// key); then the guest retries with the same `idempotencyKey`, `expire` after Stripe forgot
+/// the key or not. Returns the stand-in to count on.
+async fn authorize_answered_500_then_retry(backend: Backend, expire: bool) -> FakeStripe {
+    let (server, fake) = FakeStripe::start().await;
+    let app = spawn_custom(
+        backend,
+        Options::default().provider(Arc::new(stripe_provider(&server))),
+    )
+    .await;
+    let (_, host, _, _) = app.new_user().await;
+    let property = new_listing(&app, &host, 15_000, "FLEXIBLE").await;
+    let (_, guest, _, _) = app.new_user().await;
+    let input = booking(&property, 10, 12, "pm_card_visa");
+
+    // Search lags writes, as Stripe's does.
+    fake.set_search_lag(Duration::from_secs(30));
+    fake.fail_next(Op::Authorize, Fault::After);
+    let first = book(&app, &guest, input.clone()).await;
+    assert_eq!(first.code(), "PAYMENT_UNAVAILABLE", "{}", first.body);
+    assert!(
+        first.message().contains("same idempotencyKey"),
+        "{}",
+        first.message()
+    );
+    // The dates stay held: the guest may well have been charged.
+    let held = app
+        .gql(
+            "query($id: ID!, $a: Date!, $b: Date!) { property(id: $id) { isAvailable(checkIn: $a, checkOut: $b) } }",
+            json!({ "id": property, "a": crate::booking::day(10), "b": crate::booking::day(12) }),
+            Some(&guest),
+        )
+        .await;
+    assert_eq!(held.ok()["property"]["isAvailable"], false);
+
+    // Retried at once: search does not show the PaymentIntent yet, and it is too early to
+    // conclude there is none, so nothing is sent again.
+    let early = book(&app, &guest, input.clone()).await;
+    assert_eq!(early.code(), "PAYMENT_UNAVAILABLE", "{}", early.body);
+    assert_eq!(creates(&fake), 1);
+
+    fake.advance(if expire {
+        crate::stripe::KEY_TTL + Duration::from_secs(3600)
+    } else {
+        Duration::from_secs(60)
+    });
+    let retry = app
+        .gql(
+            "mutation($i: CreateReservationInput!) { createReservation(input: $i) { status payment { status } } }",
+            json!({ "i": input }),
+            Some(&guest),
+        )
+        .await;
+    let r = &retry.ok()["createReservation"];
+    assert_eq!(r["status"], "CONFIRMED", "{}", retry.body);
+    assert_eq!(r["payment"]["status"], "CAPTURED");
+    assert_eq!(
+        creates(&fake),
+        1,
+        "the retry looked the authorization up and did not send it again"
+    );
+    fake
+}
+
+async fn an_authorization_answered_with_a_500_is_found_by_the_retry_and_charged_once(
+    backend: Backend,
+) {
+    let fake = authorize_answered_500_then_retry(backend, false).await;
+    let s = fake.state();
+    assert_eq!((s.intents.len(), s.captures), (1, 1));
+}
+
+async fn an_authorization_answered_with_a_500_is_charged_once_even_after_stripe_forgot_the_key(
+    backend: Backend,
+) {
+    // A replay of the key would now create a second PaymentIntent; a lookup does not.
+    let fake = authorize_answered_500_then_retry(backend, true).await;
+    let s = fake.state();
+    assert_eq!((s.intents.len(), s.captures), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authorization_that_never_happened_is_tried_again_only_once_a_lookup_can_be_trusted() {
+    // The 500 comes before anything is made, and search lags: until the lag has passed, "not
+    // found" proves nothing, so the retry is told to wait; after it, a new attempt (a new key)
+    // is safe and makes the one PaymentIntent.
+    let (server, fake) = FakeStripe::start().await;
+    let lag = Duration::from_millis(800);
+    let provider = stripe_provider_with(&server, Duration::from_millis(200), 1, lag);
+    let app = spawn_custom(
+        Backend::Postgres,
+        Options::default().provider(Arc::new(provider)),
+    )
+    .await;
+    let (_, host, _, _) = app.new_user().await;
+    let property = new_listing(&app, &host, 15_000, "FLEXIBLE").await;
+    let (_, guest, _, _) = app.new_user().await;
+    let input = booking(&property, 10, 12, "pm_card_visa");
+
+    fake.fail_next(Op::Authorize, Fault::Before);
+    assert_eq!(
+        book(&app, &guest, input.clone()).await.code(),
+        "PAYMENT_UNAVAILABLE"
+    );
+    let early = book(&app, &guest, input.clone()).await;
+    assert_eq!(early.code(), "PAYMENT_UNAVAILABLE", "{}", early.body);
+    assert_eq!(
+        creates(&fake),
+        1,
+        "no second attempt while the lookup may lag"
+    );
+
+    tokio::time::sleep(lag + Duration::from_millis(200)).await;
+    let retry = book(&app, &guest, input).await;
+    assert_eq!(
+        retry.ok()["createReservation"]["status"],
+        "CONFIRMED",
+        "{}",
+        retry.body
+    );
+    let s = fake.state();
+    assert_eq!((s.intents.len(), s.captures), (1, 1));
+    let keys: Vec<_> = s
+        .requests
+        .iter()
+        .filter(|(m, p, _)| m == "POST" && p == "/v1/payment_intents")
+        .map(|r| r.2.clone().unwrap())
+        .collect();
+    assert!(keys[1].ends_with("-authorize-2"), "{keys:?}");
 }
 
 fn sign(payload: &str, secret: &str, timestamp: i64) -> String {
@@ -367,7 +470,7 @@ async fn authorized_then_canceled(app: &TestApp, event_id: &str) -> (uuid::Uuid,
         "created": 1_790_000_000, "livemode": false, "pending_webhooks": 1,
         "request": { "id": null, "idempotency_key": null },
         "type": "payment_intent.canceled",
-        "data": { "object": intent(&provider_ref, 5000, "eur", "canceled") },
+        "data": { "object": crate::stripe::payment_intent(&provider_ref, 5000, "eur", "canceled") },
     })
     .to_string();
     (reservation, event)

@@ -3,13 +3,17 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_payments;
+mod m20261201_000001_payment_attempts;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_create_payments::Migration)]
+        vec![
+            Box::new(m20261122_000001_create_payments::Migration),
+            Box::new(m20261201_000001_payment_attempts::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

@@ -33,6 +33,9 @@ pub enum ErrorCode {
     BookingConflict,
     PaymentDeclined,
     PaymentUnavailable,
+    /// Between services only (payments to reservations): an authorization may exist at the
+    /// provider but cannot be confirmed yet; ask again later. Guests see PAYMENT_UNAVAILABLE.
+    PaymentOutcomeUnknown,
     RateLimited,
     GraphqlParseFailed,
     GraphqlValidationFailed,
@@ -49,6 +52,7 @@ impl ErrorCode {
             ErrorCode::BookingConflict => "BOOKING_CONFLICT",
             ErrorCode::PaymentDeclined => "PAYMENT_DECLINED",
             ErrorCode::PaymentUnavailable => "PAYMENT_UNAVAILABLE",
+            ErrorCode::PaymentOutcomeUnknown => "PAYMENT_OUTCOME_UNKNOWN",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
             ErrorCode::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
@@ -172,6 +176,15 @@ fn is_input_coercion_error(err: &ServerError) -> bool {
         || err.message.starts_with("Invalid value for argument")
 }
 
+/// async-graphql's `_entities` refuses a representation with these messages: one that names no
+/// entity this subgraph resolves (an unknown `__typename`, or key fields of the wrong shape), or
+/// one without a `__typename` string. The router only sends representations it built from the
+/// subgraph's own SDL, so this is the input of a caller that reached the subgraph directly.
+fn is_bad_entity_representation(err: &ServerError) -> bool {
+    err.message == "Entity not found."
+        || err.message == r#""__typename" must be an existing string."#
+}
+
 #[async_trait::async_trait]
 impl Extension for ErrorCodesExtension {
     async fn parse_query(
@@ -216,6 +229,10 @@ impl Extension for ErrorCodesExtension {
                 continue;
             }
             if is_input_coercion_error(err) {
+                set_code(err, ErrorCode::BadUserInput);
+            } else if is_bad_entity_representation(err) {
+                // Logged: from the router, it would mean its supergraph and this subgraph disagree.
+                tracing::warn!(error.message = %err.message, "refused an _entities representation");
                 set_code(err, ErrorCode::BadUserInput);
             } else {
                 tracing::error!(error.message = %err.message, error.path = ?err.path, "uncoded error hidden from client");
@@ -316,6 +333,57 @@ mod tests {
             code_of(&schema().execute("{ nope }").await),
             "GRAPHQL_VALIDATION_FAILED"
         );
+    }
+
+    #[derive(async_graphql::SimpleObject)]
+    struct Thing {
+        id: async_graphql::ID,
+    }
+
+    struct FederatedQuery;
+
+    #[Object]
+    impl FederatedQuery {
+        async fn hello(&self) -> i32 {
+            1
+        }
+        #[graphql(entity)]
+        async fn find_thing_by_id(&self, id: async_graphql::ID) -> Option<Thing> {
+            Some(Thing { id })
+        }
+    }
+
+    /// Found by fuzzing a subgraph's own port: `_entities` with a representation naming no
+    /// entity, or without a `__typename` string, answered INTERNAL_SERVER_ERROR.
+    #[tokio::test]
+    async fn bad_entity_representations_are_bad_user_input() {
+        let schema = Schema::build(FederatedQuery, EmptyMutation, EmptySubscription)
+            .enable_federation()
+            .extension(ErrorCodes)
+            .finish();
+        for representations in [
+            r#"{ __typename: "Category", id: "1" }"#,
+            r#"{ __typename: "Thing", id: true }"#,
+            r#"{ __typename: "Thing" }"#,
+            r#"{ id: "1" }"#,
+            r#"{ __typename: 7, id: "1" }"#,
+            r#""1""#,
+        ] {
+            let query = format!(
+                "{{ _entities(representations: [{representations}]) {{ ... on Thing {{ id }} }} }}"
+            );
+            let resp = schema.execute(query.as_str()).await;
+            assert_eq!(
+                code_of(&resp),
+                "BAD_USER_INPUT",
+                "{representations}: {:?}",
+                resp.errors
+            );
+        }
+        let resp = schema
+            .execute(r#"{ _entities(representations: [{ __typename: "Thing", id: "1" }]) { ... on Thing { id } } }"#)
+            .await;
+        assert!(resp.errors.is_empty(), "{:?}", resp.errors);
     }
 
     #[tokio::test]

@@ -45,6 +45,7 @@ pub fn provider_from(settings: &ProviderSettings) -> anyhow::Result<Arc<dyn Paym
                 settings.stripe_api_base.as_deref(),
                 Duration::from_millis(settings.timeout_ms),
                 settings.attempts,
+                Duration::from_millis(settings.search_lag_ms),
             )?))
         }
         other => anyhow::bail!("unknown payment provider {other:?}: use simulated or stripe"),

@@ -27,8 +27,15 @@ pub struct ProviderSettings {
     pub stripe_webhook_secret: Option<SecretString>,
     /// Per attempt.
     pub timeout_ms: u64,
-    /// Attempts per Stripe call; every attempt carries the same idempotency key.
+    /// Attempts per Stripe call that Stripe did not execute (a network error, a timeout, 409,
+    /// 429); every attempt carries the same idempotency key. A 500 is not repeated: Stripe
+    /// replays it for that key, so the outcome is looked up instead.
     pub attempts: u32,
+    /// How far Stripe's search may lag behind its writes. An authorization whose answer was
+    /// lost is looked for by search; only when this long has passed since the attempt does
+    /// "not found" mean it never happened (and a new attempt may be made). Stripe says search
+    /// is typically under a minute behind, up to an hour during its own outages.
+    pub search_lag_ms: u64,
 }
 
 impl Default for ProviderSettings {
@@ -40,6 +47,7 @@ impl Default for ProviderSettings {
             stripe_webhook_secret: None,
             timeout_ms: 10_000,
             attempts: 3,
+            search_lag_ms: 600_000,
         }
     }
 }

@@ -15,6 +15,9 @@ pub enum Error {
     Declined { code: String, message: String },
     #[error("payments are unavailable right now; please try again in a moment")]
     Unavailable(String),
+    /// An authorization may exist at the provider, and looking it up cannot tell yet.
+    #[error("the payment's outcome is not known yet; ask again later")]
+    OutcomeUnknown(String),
     #[error("no payment for this reservation")]
     NotFound,
     #[error("this payment cannot be {action} in its current state ({status})")]
@@ -46,6 +49,10 @@ impl From<Error> for ApiError {
             Error::Unavailable(ref cause) => {
                 tracing::warn!(error = %cause, "payment provider unavailable");
                 ApiError::new(ErrorCode::PaymentUnavailable, err.to_string())
+            }
+            Error::OutcomeUnknown(ref cause) => {
+                tracing::warn!(error = %cause, "payment outcome unknown");
+                ApiError::new(ErrorCode::PaymentOutcomeUnknown, err.to_string())
             }
             Error::NotFound => ApiError::not_found(err.to_string()),
             Error::WrongState { .. } => ApiError::bad_input("reservationId", err.to_string()),

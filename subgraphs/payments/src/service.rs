@@ -3,8 +3,15 @@
 //!
 //! One row per reservation (a unique constraint), written *before* the provider is called, so a
 //! crash between the provider's answer and our write leaves a PENDING row that the next call
-//! for the reservation finishes by replaying the same idempotency key. Every operation is
-//! idempotent: calling it again returns the current state and never moves money twice.
+//! for the reservation finishes. Every operation is idempotent: calling it again returns the
+//! current state and never moves money twice.
+//!
+//! An authorization whose outcome is unknown (a crash, a timeout, a 500) is never settled by
+//! sending it again: Stripe replays a stored 500 under the same key for 24 hours and then
+//! forgets the key, so a replay either learns nothing or authorizes a second time. The next
+//! call looks it up instead ([`PaymentProvider::find_authorization`]); only once the provider
+//! says there is none, and the last attempt is older than the provider's
+//! [`PaymentProvider::settle_after`], is a new attempt made, under a new key.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,7 +27,9 @@ use uuid::Uuid;
 
 use crate::domain;
 use crate::error::Error;
-use crate::provider::{Authorization, Charge, PaymentProvider, ProviderError, idempotency_key};
+use crate::provider::{
+    Authorization, Charge, Found, PaymentProvider, ProviderError, authorize_key, idempotency_key,
+};
 use crate::store::{payments, refunds, webhook_events};
 
 pub use crate::domain::{PaymentStatus, UnknownStatus};
@@ -52,9 +61,36 @@ pub struct PaymentService {
     provider: Arc<dyn PaymentProvider>,
 }
 
+/// Why a PENDING payment is being settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settle<'a> {
+    /// To authorize with this payment method: if nothing exists at the provider, make an
+    /// attempt.
+    Authorize(&'a str),
+    /// To undo: if nothing exists at the provider, there is nothing to undo.
+    Undo,
+}
+
+/// How long a call waits for a concurrent attempt at the same authorization to be recorded.
+const IN_FLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The answer for a payment that failed: the decline it recorded.
+fn declined(payment: Payment) -> Error {
+    Error::Declined {
+        code: payment
+            .failure_code
+            .unwrap_or_else(|| domain::DEFAULT_DECLINE_CODE.into()),
+        message: payment
+            .failure_message
+            .unwrap_or_else(|| domain::DEFAULT_DECLINE_MESSAGE.into()),
+    }
+}
+
 fn provider_error(err: ProviderError) -> Error {
     match err {
-        ProviderError::Unavailable(cause) => Error::Unavailable(cause),
+        ProviderError::Unavailable(cause) | ProviderError::Unknown(cause) => {
+            Error::Unavailable(cause)
+        }
         ProviderError::Invalid(message) => Error::Invalid {
             field: "paymentMethod",
             message,
@@ -116,15 +152,11 @@ impl PaymentService {
             None => self.insert_pending(&req).await?,
         };
         match payment.status()? {
-            PaymentStatus::Pending => self.settle_pending(payment, &req.payment_method).await,
-            PaymentStatus::Failed => Err(Error::Declined {
-                code: payment
-                    .failure_code
-                    .unwrap_or_else(|| domain::DEFAULT_DECLINE_CODE.into()),
-                message: payment
-                    .failure_message
-                    .unwrap_or_else(|| domain::DEFAULT_DECLINE_MESSAGE.into()),
-            }),
+            PaymentStatus::Pending => {
+                self.settle_pending(payment, Settle::Authorize(&req.payment_method))
+                    .await
+            }
+            PaymentStatus::Failed => Err(declined(payment)),
             _ => Ok(payment),
         }
     }
@@ -144,6 +176,8 @@ impl PaymentService {
             provider_ref: Set(None),
             failure_code: Set(None),
             failure_message: Set(None),
+            attempts: Set(0),
+            attempted_at: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         };
@@ -158,26 +192,145 @@ impl PaymentService {
         }
     }
 
-    /// Asks the provider (with the reservation's key, so a repeat is a replay) and records the
-    /// answer.
-    async fn settle_pending(
-        &self,
-        payment: Payment,
-        payment_method: &str,
-    ) -> Result<Payment, Error> {
+    /// Settles a PENDING payment: looks up what an earlier attempt may have done, and (to
+    /// authorize) makes an attempt only when none can exist.
+    async fn settle_pending(&self, payment: Payment, why: Settle<'_>) -> Result<Payment, Error> {
+        if payment.attempts > 0 {
+            match self
+                .provider
+                .find_authorization(payment.reservation_id)
+                .await
+            {
+                Ok(Some(found)) => {
+                    tracing::info!(payment.id = %payment.id, found = ?found, "earlier authorization found at the provider");
+                    return self.record_found(payment, found).await;
+                }
+                Ok(None) => {
+                    if let Some(at) = payment.attempted_at {
+                        let since = (Utc::now() - at).to_std().unwrap_or_default();
+                        if since < self.provider.settle_after() {
+                            return self
+                                .await_in_flight(
+                                    payment.id,
+                                    format!(
+                                        "attempt {} made {}s ago is not found at the provider yet",
+                                        payment.attempts,
+                                        since.as_secs()
+                                    ),
+                                )
+                                .await;
+                        }
+                    }
+                    if why == Settle::Undo {
+                        tracing::info!(payment.id = %payment.id, "no authorization exists at the provider; nothing to undo");
+                        return self
+                            .transition(
+                                &self.db,
+                                payment.id,
+                                &[PaymentStatus::Pending],
+                                PaymentStatus::Failed,
+                                None,
+                                Some((
+                                    "not_authorized".into(),
+                                    "The payment provider holds no authorization for this payment."
+                                        .into(),
+                                )),
+                            )
+                            .await;
+                    }
+                }
+                Err(e) => return Err(provider_error(e)),
+            }
+        }
+        let Settle::Authorize(payment_method) = why else {
+            // Never attempted (a crash between our insert and the call): nothing to undo.
+            return self
+                .transition(
+                    &self.db,
+                    payment.id,
+                    &[PaymentStatus::Pending],
+                    PaymentStatus::Failed,
+                    None,
+                    Some((
+                        "not_authorized".into(),
+                        "The payment was never sent to the provider.".into(),
+                    )),
+                )
+                .await;
+        };
+        let attempt = match self.claim_attempt(&payment).await {
+            Ok(attempt) => attempt,
+            Err(Error::OutcomeUnknown(cause)) => {
+                return self.await_in_flight(payment.id, cause).await;
+            }
+            Err(e) => return Err(e),
+        };
         let charge = Charge {
             reservation_id: payment.reservation_id,
             amount: payment.amount,
             currency: payment.currency.clone(),
             payment_method: payment_method.to_owned(),
         };
-        let key = idempotency_key(payment.reservation_id, "authorize");
-        match self.provider.authorize(&charge, &key).await {
+        let key = authorize_key(payment.reservation_id, attempt);
+        let outcome = self.provider.authorize(&charge, &key).await;
+        self.record_authorization(payment.id, outcome).await
+    }
+
+    /// Takes the next attempt number and marks it in flight; a concurrent caller that took it
+    /// first makes this one answer "outcome unknown" rather than authorize twice.
+    async fn claim_attempt(&self, payment: &Payment) -> Result<i32, Error> {
+        let claimed = payments::Entity::update_many()
+            .col_expr(
+                payments::Column::Attempts,
+                Expr::value(payment.attempts + 1),
+            )
+            .col_expr(payments::Column::AttemptedAt, Expr::value(Some(Utc::now())))
+            .col_expr(payments::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(payments::Column::Id.eq(payment.id))
+            .filter(payments::Column::Status.eq(PaymentStatus::Pending.as_str()))
+            .filter(payments::Column::Attempts.eq(payment.attempts))
+            .exec(&self.db)
+            .await?;
+        if claimed.rows_affected == 0 {
+            return Err(Error::OutcomeUnknown(
+                "another authorization attempt for this payment is in flight".into(),
+            ));
+        }
+        Ok(payment.attempts + 1)
+    }
+
+    /// Waits a moment for an attempt in flight elsewhere (a concurrent retry of the same
+    /// booking, usually) to be recorded, and answers with its outcome; "outcome unknown" if it
+    /// is not recorded by then.
+    async fn await_in_flight(&self, id: Uuid, cause: String) -> Result<Payment, Error> {
+        let deadline = tokio::time::Instant::now() + IN_FLIGHT_WAIT;
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let payment = payments::Entity::find_by_id(id)
+                .one(&self.db)
+                .await?
+                .ok_or(Error::NotFound)?;
+            match payment.status()? {
+                PaymentStatus::Pending if tokio::time::Instant::now() < deadline => {}
+                PaymentStatus::Pending => return Err(Error::OutcomeUnknown(cause)),
+                PaymentStatus::Failed => return Err(declined(payment)),
+                _ => return Ok(payment),
+            }
+        }
+    }
+
+    /// Records the provider's answer to an attempt.
+    async fn record_authorization(
+        &self,
+        id: Uuid,
+        outcome: Result<Authorization, ProviderError>,
+    ) -> Result<Payment, Error> {
+        match outcome {
             Ok(Authorization::Authorized { provider_ref }) => {
-                tracing::info!(payment.id = %payment.id, reservation.id = %payment.reservation_id, "payment authorized");
+                tracing::info!(payment.id = %id, "payment authorized");
                 self.transition(
                     &self.db,
-                    payment.id,
+                    id,
                     &[PaymentStatus::Pending],
                     PaymentStatus::Authorized,
                     Some(provider_ref),
@@ -186,10 +339,10 @@ impl PaymentService {
                 .await
             }
             Ok(Authorization::Declined { code, message }) => {
-                tracing::info!(payment.id = %payment.id, decline = %code, "payment declined");
+                tracing::info!(payment.id = %id, decline = %code, "payment declined");
                 self.transition(
                     &self.db,
-                    payment.id,
+                    id,
                     &[PaymentStatus::Pending],
                     PaymentStatus::Failed,
                     None,
@@ -201,7 +354,7 @@ impl PaymentService {
             Err(ProviderError::Invalid(message)) => {
                 self.transition(
                     &self.db,
-                    payment.id,
+                    id,
                     &[PaymentStatus::Pending],
                     PaymentStatus::Failed,
                     None,
@@ -213,8 +366,49 @@ impl PaymentService {
                     message,
                 })
             }
-            // Unknown outcome: the row stays PENDING for the next call to settle.
-            Err(ProviderError::Unavailable(cause)) => Err(Error::Unavailable(cause)),
+            // Not processed: nothing can exist, so the next call may try again at once.
+            Err(ProviderError::Unavailable(cause)) => {
+                payments::Entity::update_many()
+                    .col_expr(
+                        payments::Column::AttemptedAt,
+                        Expr::value(Option::<chrono::DateTime<Utc>>::None),
+                    )
+                    .filter(payments::Column::Id.eq(id))
+                    .filter(payments::Column::Status.eq(PaymentStatus::Pending.as_str()))
+                    .exec(&self.db)
+                    .await?;
+                Err(Error::Unavailable(cause))
+            }
+            // May exist: the row stays PENDING with the attempt marked, for a later lookup.
+            Err(ProviderError::Unknown(cause)) => Err(Error::OutcomeUnknown(cause)),
+        }
+    }
+
+    /// Records what a lookup found at the provider for a PENDING payment.
+    async fn record_found(&self, payment: Payment, found: Found) -> Result<Payment, Error> {
+        let (to, provider_ref, failure) = match found {
+            Found::Authorized { provider_ref } => {
+                (PaymentStatus::Authorized, Some(provider_ref), None)
+            }
+            Found::Captured { provider_ref } => (PaymentStatus::Captured, Some(provider_ref), None),
+            Found::Canceled { provider_ref } => (PaymentStatus::Canceled, Some(provider_ref), None),
+            Found::Declined { code, message } => {
+                (PaymentStatus::Failed, None, Some((code, message)))
+            }
+        };
+        let updated = self
+            .transition(
+                &self.db,
+                payment.id,
+                &[PaymentStatus::Pending],
+                to,
+                provider_ref,
+                failure,
+            )
+            .await?;
+        match updated.status()? {
+            PaymentStatus::Failed => Err(declined(updated)),
+            _ => Ok(updated),
         }
     }
 
@@ -291,27 +485,19 @@ impl PaymentService {
 
     /// Undoes the payment of a booking that did not happen: voids an authorization, refunds a
     /// capture in full, settles an unknown outcome first. Nothing to undo is not an error.
-    pub async fn cancel(
-        &self,
-        reservation_id: Uuid,
-        payment_method: Option<&str>,
-    ) -> Result<Option<Payment>, Error> {
+    pub async fn cancel(&self, reservation_id: Uuid) -> Result<Option<Payment>, Error> {
         let Some(mut payment) = self.by_reservation(reservation_id).await? else {
             return Ok(None);
         };
         if payment.status()? == PaymentStatus::Pending {
-            // The provider may have authorized: replay the authorization to learn the outcome.
-            let Some(pm) = payment_method else {
-                return Err(Error::Invalid {
-                    field: "paymentMethod",
-                    message: "the payment's outcome is unknown; the payment method is needed to settle it".into(),
-                });
-            };
-            payment = match self.settle_pending(payment, pm).await {
+            // The provider may have authorized: look it up (never authorize just to undo).
+            payment = match self.settle_pending(payment, Settle::Undo).await {
                 Ok(p) => p,
                 Err(Error::Declined { .. }) | Err(Error::Invalid { .. }) => {
                     return Ok(Some(self.require(reservation_id).await?));
                 }
+                // Cannot tell yet: the caller (the reconciler) asks again later.
+                Err(Error::OutcomeUnknown(cause)) => return Err(Error::Unavailable(cause)),
                 Err(e) => return Err(e),
             };
         }

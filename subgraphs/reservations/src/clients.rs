@@ -225,18 +225,18 @@ impl PaymentsClient {
         required(&data["capturePayment"])
     }
 
-    /// Voids or fully refunds; `payment_method` settles an outcome payments does not know yet.
+    /// Voids or fully refunds. An outcome payments does not know yet it looks up at the
+    /// provider first.
     pub async fn cancel(
         &self,
         reservation: Uuid,
-        payment_method: Option<&str>,
         request_id: &str,
     ) -> Result<Option<PaymentInfo>, CallError> {
         let data = self
             .0
             .call(
-                &format!("mutation($r: ID!, $pm: String) {{ cancelPayment(reservationId: $r, paymentMethod: $pm) {{ {PAYMENT_FIELDS} }} }}"),
-                json!({ "r": reservation.to_string(), "pm": payment_method }),
+                &format!("mutation($r: ID!) {{ cancelPayment(reservationId: $r) {{ {PAYMENT_FIELDS} }} }}"),
+                json!({ "r": reservation.to_string() }),
                 request_id,
             )
             .await?;

@@ -62,12 +62,12 @@ impl Mutation {
         payment_method: Option<String>,
     ) -> ApiResult<Option<Payment>> {
         require_service_call(ctx)?;
+        // No longer used: an unknown outcome is looked up at the provider, never settled by
+        // authorizing again. Kept so that callers sending it still validate.
+        let _ = payment_method;
         let service = ctx.data_unchecked::<Arc<PaymentService>>();
         Ok(service
-            .cancel(
-                parse_id("reservationId", &reservation_id)?,
-                payment_method.as_deref(),
-            )
+            .cancel(parse_id("reservationId", &reservation_id)?)
             .await?
             .map(Payment))
     }

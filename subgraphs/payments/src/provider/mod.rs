@@ -4,6 +4,13 @@
 //! Every operation takes an idempotency key derived from the reservation, and a provider must
 //! treat a repeated key as "return the first outcome" (Stripe does, the simulation does). That
 //! is what makes a retried call, a replayed saga step or a reconciler pass never charge twice.
+//!
+//! A repeated key is *not* how an unknown outcome is learned, though. Stripe stores whatever it
+//! answered first under a key, a 500 included, and replays that for 24 hours; after that it
+//! forgets the key, and the same request would create a second PaymentIntent. So an outcome
+//! that is unknown ([`ProviderError::Unknown`]) is settled by looking: the PaymentIntent by the
+//! id Draftr stored, or, for an authorization whose answer was lost, by the reservation id in
+//! its metadata ([`PaymentProvider::find_authorization`]).
 
 pub mod simulated;
 pub mod stripe;
@@ -34,12 +41,30 @@ pub enum Authorization {
     Declined { code: String, message: String },
 }
 
+/// What the provider holds for a reservation, found by looking rather than by replaying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// Funds are held (`requires_capture`).
+    Authorized { provider_ref: String },
+    /// Already captured (`succeeded`).
+    Captured { provider_ref: String },
+    /// Voided (`canceled`).
+    Canceled { provider_ref: String },
+    /// The card was declined (or needs an authentication Draftr cannot do).
+    Declined { code: String, message: String },
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProviderError {
-    /// Unreachable, timed out or failed on its side: the outcome is unknown, the same call
-    /// (same idempotency key) may be repeated.
+    /// The provider did not process the request (unreachable, rate limited): nothing happened,
+    /// and the call may be made again.
     #[error("payment provider unavailable: {0}")]
     Unavailable(String),
+    /// The request may or may not have taken effect (a timeout after sending, a 500 from the
+    /// provider). Repeating it with the same key does not tell: the outcome has to be looked
+    /// up.
+    #[error("payment provider outcome unknown: {0}")]
+    Unknown(String),
     /// The request itself was refused (an unknown payment method, say).
     #[error("{0}")]
     Invalid(String),
@@ -63,9 +88,30 @@ pub trait PaymentProvider: Send + Sync + 'static {
         amount: i64,
         key: &str,
     ) -> Result<String, ProviderError>;
+    /// The authorization made for `reservation_id`, if the provider has one: how an
+    /// authorization whose answer was lost is settled. Prefers one that holds or took money.
+    async fn find_authorization(
+        &self,
+        reservation_id: Uuid,
+    ) -> Result<Option<Found>, ProviderError>;
+    /// How long after an attempt a "not found" from [`PaymentProvider::find_authorization`]
+    /// can be trusted: longer than an attempt can still be in flight, and than the provider's
+    /// lookup may lag behind its writes (Stripe's search does).
+    fn settle_after(&self) -> std::time::Duration;
 }
 
 /// The idempotency key of one step of one reservation's payment (`draftr-<id>-authorize`, …).
 pub fn idempotency_key(reservation_id: Uuid, step: &str) -> String {
     format!("draftr-{reservation_id}-{step}")
+}
+
+/// The key of the `attempt`-th authorization of a reservation (1-based). The first keeps the
+/// plain `draftr-<id>-authorize`; a later one is made only once the earlier ones are known to
+/// have created nothing, so a new key cannot make a second authorization.
+pub fn authorize_key(reservation_id: Uuid, attempt: i32) -> String {
+    if attempt <= 1 {
+        idempotency_key(reservation_id, "authorize")
+    } else {
+        idempotency_key(reservation_id, &format!("authorize-{attempt}"))
+    }
 }

@@ -5,13 +5,16 @@
 //! Stripe's PaymentIntent state machine (requires_capture → succeeded | canceled; refunds only
 //! of captured funds, never more than captured), and replays by idempotency key like Stripe.
 //! It counts what it really did, so tests can assert "exactly one authorization and one
-//! capture" however often a step was retried.
+//! capture" however often a step was retried. Its lookup by reservation
+//! ([`PaymentProvider::find_authorization`]) is consistent at once, unlike Stripe's search.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use super::{Authorization, Charge, PaymentProvider, ProviderError};
+use uuid::Uuid;
+
+use super::{Authorization, Charge, Found, PaymentProvider, ProviderError};
 
 /// Stripe test payment methods that succeed.
 const ACCEPTED: &[&str] = &[
@@ -94,6 +97,7 @@ enum IntentStatus {
 
 #[derive(Debug)]
 struct Intent {
+    reservation_id: Uuid,
     amount: i64,
     status: IntentStatus,
     refunded: i64,
@@ -102,6 +106,8 @@ struct Intent {
 #[derive(Default)]
 struct State {
     intents: HashMap<String, Intent>,
+    /// Declines by reservation (Stripe keeps a declined PaymentIntent too).
+    declined: HashMap<Uuid, (String, String)>,
     /// Idempotency key → the first outcome, replayed for every repeat.
     authorizations: HashMap<String, Authorization>,
     refunds: HashMap<String, String>,
@@ -207,6 +213,7 @@ impl PaymentProvider for SimulatedProvider {
                     state.intents.insert(
                         provider_ref.clone(),
                         Intent {
+                            reservation_id: charge.reservation_id,
                             amount: charge.amount,
                             status: IntentStatus::RequiresCapture,
                             refunded: 0,
@@ -216,6 +223,10 @@ impl PaymentProvider for SimulatedProvider {
                     Authorization::Authorized { provider_ref }
                 } else if let Some((_, code, message)) = DECLINED.iter().find(|d| d.0 == pm) {
                     self.declines.fetch_add(1, Ordering::SeqCst);
+                    state.declined.insert(
+                        charge.reservation_id,
+                        ((*code).to_owned(), (*message).to_owned()),
+                    );
                     Authorization::Declined {
                         code: (*code).to_owned(),
                         message: (*message).to_owned(),
@@ -304,6 +315,42 @@ impl PaymentProvider for SimulatedProvider {
         state.refunds.insert(key.to_owned(), id.clone());
         self.refunds.fetch_add(1, Ordering::SeqCst);
         Ok(id)
+    }
+
+    async fn find_authorization(
+        &self,
+        reservation_id: Uuid,
+    ) -> Result<Option<Found>, ProviderError> {
+        self.available()?;
+        let state = self.state.lock().expect("state lock");
+        let held = state
+            .intents
+            .iter()
+            .filter(|(_, i)| i.reservation_id == reservation_id)
+            .map(|(id, i)| {
+                let provider_ref = id.clone();
+                match i.status {
+                    IntentStatus::Succeeded => (0, Found::Captured { provider_ref }),
+                    IntentStatus::RequiresCapture => (1, Found::Authorized { provider_ref }),
+                    IntentStatus::Canceled => (2, Found::Canceled { provider_ref }),
+                }
+            })
+            .min_by_key(|(rank, _)| *rank)
+            .map(|(_, found)| found);
+        Ok(held.or_else(|| {
+            state
+                .declined
+                .get(&reservation_id)
+                .map(|(code, message)| Found::Declined {
+                    code: code.clone(),
+                    message: message.clone(),
+                })
+        }))
+    }
+
+    /// No network and a consistent lookup: an attempt is over within moments.
+    fn settle_after(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(5)
     }
 }
 

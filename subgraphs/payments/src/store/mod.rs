@@ -47,6 +47,8 @@ mod tests {
             provider_ref: Set(None),
             failure_code: Set(None),
             failure_message: Set(None),
+            attempts: Set(1),
+            attempted_at: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         }

@@ -26,6 +26,12 @@ pub struct Model {
     pub provider_ref: Option<String>,
     pub failure_code: Option<String>,
     pub failure_message: Option<String>,
+    /// Authorizations tried so far; the next one's key is
+    /// [`crate::provider::authorize_key`]`(reservation, attempts + 1)`.
+    pub attempts: i32,
+    /// Set when an authorization attempt starts and cleared when its outcome is known: while
+    /// set, the authorization may exist at the provider without our knowing.
+    pub attempted_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

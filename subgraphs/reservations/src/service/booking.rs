@@ -1,6 +1,12 @@
 //! Booking: the quote, and the saga [`ReservationService::create`]: quote → hold → authorize →
 //! confirm → capture, with the answer to a repeated idempotency key.
 //!
+//! When payments cannot say whether the card was authorized (the provider answered a 500, or
+//! timed out), the hold stays PENDING and the guest is told to retry with the same key: the
+//! retry resumes this very reservation, payments looks the authorization up at the provider,
+//! and the booking finishes with one PaymentIntent and one charge. A guest who does not
+//! retry hears from the reconciler, which settles the hold once it is stale.
+//!
 //! The price always comes from catalog, never from the client, and the dates are held before
 //! the card is touched, so losing a race for them costs nothing.
 
@@ -22,6 +28,9 @@ use crate::store::{self, Change, HoldError, queries, reservations};
 /// What the guest is told when payments cannot be reached to authorize: the hold is released
 /// at once rather than kept waiting on a dependency that is down.
 const UNAVAILABLE: &str = "payments are unavailable right now, so nothing was charged and the dates were released; please try again in a moment";
+
+/// What the guest is told when the provider's answer was lost: the dates stay held.
+const OUTCOME_UNKNOWN: &str = "the payment provider has not confirmed your payment yet; retry with the same idempotencyKey to finish this booking (you are never charged twice), or wait for the confirmation";
 
 impl ReservationService {
     /// Prices a stay from catalog's current rate and checks it can be booked.
@@ -78,7 +87,7 @@ impl ReservationService {
             &req.payment_method,
         );
         if let Some(first) = queries::by_key(&self.db, guest, &req.idempotency_key).await? {
-            return replay(first, &fingerprint);
+            return self.replay(first, &fingerprint, request_id).await;
         }
 
         // Quote: the price comes from catalog, never from the client.
@@ -99,7 +108,7 @@ impl ReservationService {
             // conflict (SQLite's trigger fires before the unique key is checked).
             Err(HoldError::Overlap) => {
                 return match queries::by_key(&self.db, guest, &req.idempotency_key).await? {
-                    Some(first) => replay(first, &fingerprint),
+                    Some(first) => self.replay(first, &fingerprint, request_id).await,
                     None => Err(Error::BookingConflict),
                 };
             }
@@ -107,15 +116,50 @@ impl ReservationService {
                 let first = queries::by_key(&self.db, guest, &req.idempotency_key)
                     .await?
                     .ok_or(Error::NotFound)?;
-                return replay(first, &fingerprint);
+                return self.replay(first, &fingerprint, request_id).await;
             }
             Err(HoldError::Db(e)) => return Err(e.into()),
         };
         tracing::info!(reservation.id = %held.id, property.id = %held.property_id, "dates held");
 
+        self.finish(held, request_id).await
+    }
+
+    /// The answer to a repeated idempotency key: the same reservation or the same error; a
+    /// reservation still PENDING (its payment's outcome was unknown, or its first request is
+    /// still running) is carried on from where it is.
+    async fn replay(
+        self: &Arc<Self>,
+        first: Reservation,
+        fingerprint: &str,
+        request_id: &str,
+    ) -> Result<Reservation, Error> {
+        let first = replayed(first, fingerprint)?;
+        if ReservationStatus::parse(&first.status)? == ReservationStatus::Pending {
+            tracing::info!(reservation.id = %first.id, "retry of a pending booking; resuming it");
+            return self.finish(first, request_id).await;
+        }
+        Ok(first)
+    }
+
+    /// Authorize → confirm → capture for a held reservation.
+    async fn finish(
+        self: &Arc<Self>,
+        held: Reservation,
+        request_id: &str,
+    ) -> Result<Reservation, Error> {
         // Authorize.
         let payment = match self.authorize(&held, request_id).await {
             Ok(p) => p,
+            Err(CallError::Refused { code, .. })
+                if code == ErrorCode::PaymentOutcomeUnknown.as_str() =>
+            {
+                // The provider's answer was lost and cannot be looked up yet: keep the dates
+                // (the guest may well have been charged) and let a retry, or the reconciler,
+                // settle it.
+                tracing::warn!(reservation.id = %held.id, "authorization outcome unknown; the hold stays");
+                return Err(Error::PaymentUnavailable(OUTCOME_UNKNOWN));
+            }
             Err(CallError::Refused { code, message, .. }) => {
                 let (failure, err) = refusal(&code, message);
                 // Declined: nothing was authorized, nothing to compensate.
@@ -123,7 +167,7 @@ impl ReservationService {
                 return Err(err);
             }
             Err(CallError::Unavailable { reason, .. }) => {
-                tracing::warn!(reservation.id = %held.id, error = %reason, "authorization outcome unknown; compensating");
+                tracing::warn!(reservation.id = %held.id, error = %reason, "payments unavailable; compensating");
                 // The authorization may have happened: release the dates now, and void it in
                 // the background (the reconciler retries until payments answers), so the
                 // guest hears back without waiting on a dependency that is down.
@@ -138,6 +182,11 @@ impl ReservationService {
 
         // Confirm, with the event, in one transaction.
         if !self.confirm(held.id, payment.id).await? {
+            let now = self.require(held.id).await?;
+            if ReservationStatus::parse(&now.status)? == ReservationStatus::Confirmed {
+                // A concurrent retry of this booking (or the reconciler) confirmed it first.
+                return Ok(now);
+            }
             // The reconciler released the hold meanwhile (a very slow authorization).
             self.mark_compensation(held.id).await?;
             self.compensate(held.id, request_id).await;
@@ -274,8 +323,9 @@ fn refusal(code: &str, message: String) -> (FailureCode, Error) {
     }
 }
 
-/// The answer to a repeated idempotency key: the same reservation, or the same error.
-fn replay(first: Reservation, fingerprint: &str) -> Result<Reservation, Error> {
+/// The answer to a repeated idempotency key, when it is an answer: the same reservation, or
+/// the same error (see [`ReservationService::replay`] for one still pending).
+fn replayed(first: Reservation, fingerprint: &str) -> Result<Reservation, Error> {
     if first.request_fingerprint != fingerprint {
         return Err(Error::invalid(
             "idempotencyKey",
@@ -434,7 +484,7 @@ mod tests {
         let first = row();
         let same = first.request_fingerprint.clone();
 
-        let other = replay(first.clone(), "another booking");
+        let other = replayed(first.clone(), "another booking");
         assert_eq!(refused_field(other), "idempotencyKey");
 
         for status in ["PENDING", "CONFIRMED", "CANCELLED"] {
@@ -442,7 +492,7 @@ mod tests {
                 status: status.into(),
                 ..first.clone()
             };
-            assert_eq!(replay(r.clone(), &same).unwrap(), r, "{status}");
+            assert_eq!(replayed(r.clone(), &same).unwrap(), r, "{status}");
         }
 
         let failed = |code: Option<FailureCode>| Reservation {
@@ -451,7 +501,7 @@ mod tests {
             ..first.clone()
         };
         for code in FailureCode::ALL {
-            let answer = replay(failed(Some(code)), &same);
+            let answer = replayed(failed(Some(code)), &same);
             match code {
                 FailureCode::PaymentDeclined => {
                     assert!(
@@ -470,18 +520,21 @@ mod tests {
                 }
             }
         }
-        assert_eq!(refused_field(replay(failed(None), &same)), "idempotencyKey");
+        assert_eq!(
+            refused_field(replayed(failed(None), &same)),
+            "idempotencyKey"
+        );
 
         let unknown = Reservation {
             failure_code: Some("CARD_EXPIRED".into()),
             ..failed(None)
         };
-        assert!(matches!(replay(unknown, &same), Err(Error::Internal(_))));
+        assert!(matches!(replayed(unknown, &same), Err(Error::Internal(_))));
         let strange = Reservation {
             status: "ON_HOLD".into(),
             ..first.clone()
         };
-        assert!(matches!(replay(strange, &same), Err(Error::Internal(_))));
+        assert!(matches!(replayed(strange, &same), Err(Error::Internal(_))));
     }
 
     #[test]

@@ -83,11 +83,7 @@ impl ReservationService {
             }
         };
         let result = match status {
-            ReservationStatus::Failed => self
-                .payments
-                .cancel(id, Some(&row.payment_method), request_id)
-                .await
-                .map(|_| ()),
+            ReservationStatus::Failed => self.payments.cancel(id, request_id).await.map(|_| ()),
             ReservationStatus::Cancelled => self
                 .payments
                 .refund(id, row.refund_amount.unwrap_or(0), request_id)
@@ -125,8 +121,8 @@ impl ReservationService {
         queries::awaiting_compensation(&self.db).await
     }
 
-    /// Ends a stale hold. If payments authorized (or learns, by replaying the same
-    /// authorization, that the provider did), the saga is finished: confirmed with its event,
+    /// Ends a stale hold. If payments authorized (or learns, by looking the authorization up at
+    /// the provider, that it did), the saga is finished: confirmed with its event,
     /// then captured. Otherwise the hold is released and any payment that may exist voided.
     pub(crate) async fn settle_stale(
         &self,
@@ -140,9 +136,18 @@ impl ReservationService {
                 return Ok(Settled::Released);
             }
             Ok(Some(p)) if p.status == PaymentState::Pending => {
-                // The provider's answer was lost: replay the same authorization to learn it.
+                // The provider's answer was lost: payments looks the authorization up.
                 match self.authorize(r, request_id).await {
                     Ok(p) => p,
+                    Err(CallError::Refused { code, .. })
+                        if code == ErrorCode::PaymentOutcomeUnknown.as_str() =>
+                    {
+                        // Still cannot tell: release the dates (a hold must not outlive its
+                        // timeout) and keep looking, to void whatever turns up.
+                        self.fail(r.id, FailureCode::PaymentUnavailable, true)
+                            .await?;
+                        return Ok(Settled::Released);
+                    }
                     Err(CallError::Refused { code, .. }) => {
                         self.fail(r.id, replayed_refusal(&code), false).await?;
                         return Ok(Settled::Released);
