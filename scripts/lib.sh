@@ -119,3 +119,28 @@ web_checks() {
     DRAFTR_BIN="$CARGO_TARGET_DIR/debug/draftr" npm run --silent e2e
   )
 }
+
+# The API fuzzing (tests/fuzz) runs schemathesis from PyPI, pinned with hashes in
+# tests/fuzz/requirements.txt, in a virtualenv outside the clone named after that file's hash:
+# installed once per machine, and again only when the pins change. Sets FUZZ_VENV.
+ensure_fuzz_tools() {
+  local base="${DRAFTR_FUZZ_VENV_DIR:-$HOME/.cache/draftr/fuzz-venv}"
+  local key
+  key="$(sha256sum tests/fuzz/requirements.txt | cut -c1-16)"
+  export FUZZ_VENV="$base/$key"
+  [ -f "$FUZZ_VENV/.installed" ] && return 0
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "installing python3-venv for the API fuzzing" >&2
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv) >/dev/null
+    fi
+    python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || { echo "python3 with venv is missing: install it (Debian: sudo apt-get install -y python3-venv) and run again" >&2; exit 1; }
+  fi
+  echo "installing schemathesis for the API fuzzing into $FUZZ_VENV" >&2
+  rm -rf "$FUZZ_VENV"
+  mkdir -p "$base"
+  python3 -m venv "$FUZZ_VENV"
+  "$FUZZ_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
+    --require-hashes --no-deps -r tests/fuzz/requirements.txt >&2
+  touch "$FUZZ_VENV/.installed"
+}

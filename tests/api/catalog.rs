@@ -17,6 +17,7 @@ test_on_both_backends!(
     a_page_of_50_with_hosts_costs_the_same_queries_as_a_page_of_10,
     only_admins_manage_categories,
     a_page_asking_for_host_emails_anonymously_keeps_every_listing,
+    a_representation_naming_no_entity_is_bad_user_input_on_every_subgraph,
 );
 
 const CREATE: &str =
@@ -720,4 +721,40 @@ async fn a_page_asking_for_host_emails_anonymously_keeps_every_listing(backend: 
             .iter()
             .all(|e| e["node"]["host"]["email"] == host_email.as_str())
     );
+}
+
+/// Found by fuzzing the subgraphs' own ports (tests/fuzz): `_entities` with a representation
+/// whose `__typename` names no entity of that subgraph, or is missing, answered
+/// INTERNAL_SERVER_ERROR. It is the caller's bad input.
+async fn a_representation_naming_no_entity_is_bad_user_input_on_every_subgraph(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, token, ..) = app.new_user().await;
+    let entities = "query($r: [_Any!]!) { _entities(representations: $r) { __typename } }";
+    let id = "01a23145-a7c1-77f3-b5d5-4d01640f3e75";
+    for url in [
+        &app.auth_url,
+        &app.catalog_url,
+        &app.reservations_url,
+        &app.payments_url,
+        &app.notifications_url,
+    ] {
+        for representation in [
+            json!({ "__typename": "Category", "id": id }),
+            json!({ "__typename": "NoSuchType", "id": id }),
+            json!({ "id": id }),
+            json!({ "__typename": 7, "id": id }),
+        ] {
+            for token in [None, Some(token.as_str())] {
+                let res = app
+                    .post(url, entities, json!({ "r": [representation] }), token, &[])
+                    .await;
+                assert_eq!(
+                    res.code(),
+                    "BAD_USER_INPUT",
+                    "{url} {representation}: {}",
+                    res.body
+                );
+            }
+        }
+    }
 }
