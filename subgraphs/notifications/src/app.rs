@@ -1,22 +1,15 @@
 //! Building and running the notifications service: GraphQL at `/`, graphql-ws subscriptions
-//! at `/ws`, the event consumer and the mailer beside them until shutdown.
+//! at `/ws` ([`crate::socket`]), the event consumer and the mailer beside them until shutdown.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::Data;
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
-use axum::extract::{State, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use draftr_common::Viewer;
 use draftr_common::db::StatementCounter;
 use draftr_common::events::EventBus;
 use draftr_common::graphql::subgraph_app;
 use draftr_common::http::serve;
-use draftr_common::jwt::{KeySource, TokenVerifier};
+use draftr_common::jwt::KeySource;
 use draftr_common::kv::KvStore;
 use draftr_common::service_client::ServiceClient;
 use draftr_notifications_migration::MigratorTrait;
@@ -26,7 +19,6 @@ use tokio::net::TcpListener;
 
 use crate::config::NotificationsSettings;
 use crate::consumer::Consumer;
-use crate::graphql::NotificationsSchema;
 use crate::live::LiveHub;
 use crate::mailer::{Mailer, Transport};
 use crate::service::NotificationService;
@@ -49,87 +41,8 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[derive(Clone)]
-struct WsState {
-    schema: NotificationsSchema,
-    verifier: Arc<TokenVerifier>,
-    /// Browser origins that may open a socket (see `NotificationsSettings::allowed_origins`).
-    origins: regex::Regex,
-}
-
-/// Per-connection buffer of the subscription socket; messages larger than it still pass.
-const WS_BUFFER: usize = 4 * 1024;
-/// The largest message a subscription client may send (a subscribe with its query).
-pub const WS_MAX_MESSAGE: usize = 64 * 1024;
-
-/// `GET /ws`: graphql-ws (and the older subscriptions-transport-ws). The token may come on the
-/// upgrade request's `Authorization` header or in `connection_init` as
-/// `{ "authorization": "Bearer …" }`; a connection without a valid one is refused.
-///
-/// A browser page from an origin that is not allowed is refused before the upgrade (403): a
-/// WebSocket is not subject to CORS, so without this any site could open one with a token it
-/// got hold of, or probe the endpoint from a visitor's browser.
-async fn ws(
-    State(state): State<WsState>,
-    protocol: GraphQLProtocol,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    if let Some(origin) = headers.get(axum::http::header::ORIGIN)
-        && !origin.to_str().is_ok_and(|o| state.origins.is_match(o))
-    {
-        tracing::info!(origin = ?origin, "subscription socket refused: origin not allowed");
-        return (
-            StatusCode::FORBIDDEN,
-            "this origin may not open a subscription socket",
-        )
-            .into_response();
-    }
-    let header = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    if let Some(h) = &header
-        && let Viewer::Rejected(_) = state.verifier.viewer_from_header(Some(h)).await
-    {
-        return (StatusCode::UNAUTHORIZED, "invalid or revoked token").into_response();
-    }
-    let verifier = state.verifier.clone();
-    upgrade
-        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        // Clients only send protocol messages (init, subscribe, ping), a few hundred bytes:
-        // tungstenite's defaults (128 KiB buffers, 64 MiB messages) would cost 128 KiB per idle
-        // subscriber and let anyone, before signing in, make the server hold 64 MiB.
-        .read_buffer_size(WS_BUFFER)
-        .write_buffer_size(WS_BUFFER)
-        .max_message_size(WS_MAX_MESSAGE)
-        .max_frame_size(WS_MAX_MESSAGE)
-        .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
-                .on_connection_init(move |payload| async move {
-                    let token = payload
-                        .get("authorization")
-                        .or_else(|| payload.get("Authorization"))
-                        .and_then(|v| v.as_str())
-                        .map(str::to_owned)
-                        .or(header);
-                    match verifier.viewer_from_header(token.as_deref()).await {
-                        viewer @ Viewer::User(_) => {
-                            let mut data = Data::default();
-                            data.insert(viewer);
-                            Ok(data)
-                        }
-                        Viewer::Anonymous => Err(async_graphql::Error::new(
-                            "sign in: send { authorization: \"Bearer <accessToken>\" } in connection_init",
-                        )),
-                        Viewer::Rejected(_) => Err(async_graphql::Error::new(
-                            "the access token is invalid, expired or revoked",
-                        )),
-                    }
-                })
-                .serve()
-        })
-}
+/// The largest message a subscription client may send (see [`crate::socket`]).
+pub use crate::socket::WS_MAX_MESSAGE;
 
 impl App {
     /// Connects, migrates and binds; tokens are verified with auth's JWKS from `settings`.
@@ -174,17 +87,12 @@ impl App {
             settings.mail.clone(),
         ));
         let schema = crate::graphql::schema(service, hub.clone(), &settings.subgraph.limits);
-        let ws_routes = axum::Router::new()
-            .route("/ws", get(ws))
-            .with_state(WsState {
-                schema: schema.clone(),
-                verifier: identify.verifier.clone(),
-                origins: regex::Regex::new(&settings.allowed_origins).map_err(|e| {
-                    anyhow::anyhow!(
-                        "notifications.allowed_origins is not a regular expression: {e}"
-                    )
-                })?,
-            });
+        let ws_routes = crate::socket::routes(
+            schema.clone(),
+            identify.verifier.clone(),
+            &settings.allowed_origins,
+            &settings.socket,
+        )?;
         let router = subgraph_app(schema, identify, db.clone(), ws_routes);
         let listener = TcpListener::bind(&settings.subgraph.listen).await?;
         let port = listener.local_addr()?.port();

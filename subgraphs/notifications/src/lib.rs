@@ -9,7 +9,8 @@
 //! [`service`] (what the API and the consumer ask of the table), `domain` (the kinds and states
 //! of an email, and the text of each) and `store` (the table and every query on it). Beside
 //! them the two ends of the pipeline: [`consumer`] (events in) and [`mailer`] with [`smtp`]
-//! (emails out), and [`live`] (the subscriptions' fan-out).
+//! (emails out), [`live`] (the subscriptions' fan-out) and [`socket`] (the subscription socket,
+//! `/ws`: its protocol, caps, keepalive, and the session that ends it).
 #![forbid(unsafe_code)]
 
 pub mod app;
@@ -20,6 +21,7 @@ pub mod live;
 pub mod mailer;
 pub mod service;
 pub mod smtp;
+pub mod socket;
 
 mod domain;
 mod error;

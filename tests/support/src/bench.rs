@@ -177,6 +177,10 @@ impl BenchStack {
                 settings.notifications.mail.poll_ms = 20;
                 // The live figures measure delivery, not the relay's polling interval.
                 settings.reservations.relay_interval_ms = 20;
+                // The live bench holds many idle sockets per user from a process that never
+                // reads (so never answers pings): lift the per-user cap and the idle timeout.
+                settings.notifications.socket.max_connections_per_user = usize::MAX;
+                settings.notifications.socket.idle_timeout_ms = 24 * 3600 * 1000;
             }
             None => settings.notifications_replicas = 0,
         }

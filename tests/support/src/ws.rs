@@ -1,4 +1,7 @@
-//! A graphql-ws (graphql-transport-ws) client for the subscription tests.
+//! A graphql-ws (graphql-transport-ws) client for the subscription tests: the usual
+//! connect-and-subscribe, and the raw steps the socket's own tests need (open without
+//! `connection_init`, ask for the legacy `graphql-ws` subprotocol, read messages unanswered,
+//! read the close frame's code and reason).
 
 use std::time::Duration;
 
@@ -26,32 +29,48 @@ impl WsClient {
         token: Option<&str>,
         origin: Option<&str>,
     ) -> Result<Self, String> {
+        let mut client = Self::open_with(url, "graphql-transport-ws", origin).await?;
+        client.init(token).await?;
+        Ok(client)
+    }
+
+    /// Opens the socket (graphql-transport-ws) and sends nothing.
+    pub async fn open(url: &str) -> Result<Self, String> {
+        Self::open_with(url, "graphql-transport-ws", None).await
+    }
+
+    /// Opens the socket asking for `protocol` (`graphql-transport-ws`, or `graphql-ws` for the
+    /// legacy subscriptions-transport-ws), from `origin` if given, and sends nothing.
+    pub async fn open_with(
+        url: &str,
+        protocol: &str,
+        origin: Option<&str>,
+    ) -> Result<Self, String> {
         let mut request = url.into_client_request().unwrap();
-        request.headers_mut().insert(
-            "sec-websocket-protocol",
-            "graphql-transport-ws".parse().unwrap(),
-        );
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", protocol.parse().unwrap());
         if let Some(origin) = origin {
             request
                 .headers_mut()
                 .insert("origin", origin.parse().unwrap());
         }
-        let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        let (socket, _) = tokio_tungstenite::connect_async(request)
             .await
             .map_err(|e| e.to_string())?;
+        Ok(Self { socket })
+    }
+
+    /// Sends `connection_init` (with the token, if any) and waits for the ack.
+    pub async fn init(&mut self, token: Option<&str>) -> Result<(), String> {
         let payload = match token {
             Some(t) => json!({ "authorization": format!("Bearer {t}") }),
             None => json!({}),
         };
-        socket
-            .send(Message::text(
-                json!({ "type": "connection_init", "payload": payload }).to_string(),
-            ))
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut client = Self { socket };
-        match client.receive(Duration::from_secs(5)).await {
-            Some(m) if m["type"] == "connection_ack" => Ok(client),
+        self.send_text(json!({ "type": "connection_init", "payload": payload }).to_string())
+            .await;
+        match self.receive(Duration::from_secs(5)).await {
+            Some(m) if m["type"] == "connection_ack" => Ok(()),
             other => Err(format!("not acknowledged: {other:?}")),
         }
     }
@@ -69,6 +88,48 @@ impl WsClient {
     /// Sends a raw text message.
     pub async fn send_text(&mut self, text: String) {
         let _ = self.socket.send(Message::text(text)).await;
+    }
+
+    /// Ends subscription `id` (the client's `complete`).
+    pub async fn complete(&mut self, id: &str) {
+        self.send_text(json!({ "id": id, "type": "complete" }).to_string())
+            .await;
+    }
+
+    /// The code and reason of the close frame the server sends within `wait`, skipping (and
+    /// not answering) anything else; `None` if it sends none in time (or drops the connection
+    /// without one).
+    pub async fn close_frame(&mut self, wait: Duration) -> Option<(u16, String)> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()??
+                .ok()?
+            {
+                Message::Close(frame) => {
+                    return frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next text message as JSON within `wait`, whatever it is (pings are returned, not
+    /// answered); a close frame is `{ "type": "close", "code", "reason" }`.
+    pub async fn raw_message(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()??
+                .ok()?
+            {
+                Message::Text(t) => return serde_json::from_str(&t).ok(),
+                Message::Close(frame) => return Some(close_json(frame)),
+                _ => continue,
+            }
+        }
     }
 
     /// Whether the server closes (or drops) the connection within `wait`; anything it sends
@@ -104,17 +165,14 @@ impl WsClient {
                     }
                     return Some(v);
                 }
-                Message::Close(frame) => {
-                    return Some(
-                        json!({ "type": "close", "reason": frame.map(|f| f.reason.to_string()) }),
-                    );
-                }
+                Message::Close(frame) => return Some(close_json(frame)),
                 _ => continue,
             }
         }
     }
 
-    /// The next `next` payload (a subscription result) within `wait`.
+    /// The next `next` payload (a subscription result) within `wait`; an `error` message or
+    /// the close frame (`{ "type": "close", "code", "reason" }`) instead if one comes first.
     pub async fn next_result(&mut self, wait: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
@@ -126,5 +184,14 @@ impl WsClient {
                 _ => continue,
             }
         }
+    }
+}
+
+fn close_json(frame: Option<tokio_tungstenite::tungstenite::protocol::CloseFrame>) -> Value {
+    match frame {
+        Some(f) => {
+            json!({ "type": "close", "code": u16::from(f.code), "reason": f.reason.to_string() })
+        }
+        None => json!({ "type": "close", "code": null, "reason": null }),
     }
 }

@@ -47,7 +47,10 @@ function authLink(tokens: TokenManager): ApolloLink {
   });
 }
 
-/** Close codes for a refused connection_init: 4403 per the protocol; async-graphql sends 1002. */
+/**
+ * Close codes that mean "sign in again": 4403 (Forbidden) is what the server sends for a refused
+ * connection_init, an expired token and a revoked session; 1002 is what older servers sent.
+ */
 const REFUSED_CODES = new Set([4403, 1002]);
 
 /**
