@@ -74,6 +74,18 @@ impl Embedded {
         stack.payments.subgraph.listen = settings.payments_listen.clone();
         stack.notifications.subgraph.listen = settings.notifications_listen.clone();
         stack.auth.tokens.signing_key_file = settings.data_dir.join("auth-signing-key.pem");
+        // For development: every subgraph answers introspection and shows GraphiQL on `GET /`
+        // (a part started on its own keeps the production default, off), unless
+        // DRAFTR_<PART>__LIMITS__INTROSPECTION says otherwise.
+        stack.for_each(|c| {
+            let variable = format!(
+                "DRAFTR_{}__LIMITS__INTROSPECTION",
+                c.name.to_ascii_uppercase()
+            );
+            if std::env::var_os(variable).is_none() {
+                c.limits.introspection = true;
+            }
+        });
         // Emails land as .eml files under the data directory unless SMTP is configured.
         let mail_dir = settings.data_dir.join("mail");
         stack.notifications.mail.dir = mail_dir.display().to_string();

@@ -162,6 +162,7 @@ impl StackSettings {
                 database: &mut s.database,
                 redis: &mut s.redis,
                 service_token: &mut s.service_token,
+                limits: &mut s.limits,
             }
         }
         change(common(&mut self.auth.subgraph));
@@ -179,6 +180,8 @@ pub struct Common<'a> {
     pub database: &'a mut DatabaseSettings,
     pub redis: &'a mut draftr_common::config::RedisSettings,
     pub service_token: &'a mut Option<SecretString>,
+    /// What a request may ask of the part, introspection included.
+    pub limits: &'a mut draftr_common::config::LimitSettings,
 }
 
 /// Where each part answers, `http://127.0.0.1:<port>/`.

@@ -20,7 +20,8 @@
 //!
 //! Every operation in the document is held to the limits. A refusal is a GraphQL error with
 //! `extensions.code: GRAPHQL_VALIDATION_FAILED` and HTTP 400, as the router answers its own
-//! validation errors, and its message names the limit.
+//! validation errors, and its message names the limit. The router's own introspection depth
+//! refusal, which it sends without a code, gets the same code on its way out.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -369,8 +370,29 @@ impl Plugin for Limits {
                 Ok(ControlFlow::Break(res))
             })
             .service(service)
+            .map_response(|res: supergraph::Response| res.map_stream(code_introspection_refusals))
             .boxed()
     }
+}
+
+/// The message of the router's own introspection limit (apollo-compiler's `check_max_depth`:
+/// `fields`, `interfaces`, `possibleTypes` and `inputFields` nested three deep), which it sends
+/// without a code.
+pub const INTROSPECTION_DEPTH_MESSAGE: &str = "Maximum introspection depth exceeded";
+
+/// Gives the router's introspection depth refusal the code every other limit refusal has, so
+/// every error a client sees carries `extensions.code` (docs/api.md).
+pub fn code_introspection_refusals(mut response: graphql::Response) -> graphql::Response {
+    for err in &mut response.errors {
+        if err.message == INTROSPECTION_DEPTH_MESSAGE && !err.extensions.contains_key("code") {
+            *err = graphql::Error::builder()
+                .message(std::mem::take(&mut err.message))
+                .locations(std::mem::take(&mut err.locations))
+                .extension_code(CODE)
+                .build();
+        }
+    }
+    response
 }
 
 register_plugin!("draftr", "limits", Limits);
@@ -454,6 +476,28 @@ mod tests {
             .cost,
             1 + 100 * 3
         );
+    }
+
+    #[test]
+    fn the_routers_introspection_depth_refusal_gets_a_code() {
+        let response = graphql::Response::builder()
+            .error(
+                graphql::Error::builder()
+                    .message(INTROSPECTION_DEPTH_MESSAGE)
+                    .build(),
+            )
+            .error(
+                graphql::Error::builder()
+                    .message("other")
+                    .extension_code("OTHER")
+                    .build(),
+            )
+            .build();
+        let coded = code_introspection_refusals(response);
+        let json = serde_json::to_value(&coded.errors).unwrap();
+        assert_eq!(json[0]["extensions"]["code"], CODE);
+        assert_eq!(json[0]["message"], INTROSPECTION_DEPTH_MESSAGE);
+        assert_eq!(json[1]["extensions"]["code"], "OTHER");
     }
 
     #[test]

@@ -99,6 +99,12 @@ pub struct LimitSettings {
     /// `register`, `login` and `refreshToken` fields in one request: each runs a password
     /// hash or a token rotation, so a request cannot sign up or sign in more than once.
     pub sign_ins: usize,
+    /// Whether `__schema` and `__type` are answered and `GET /` shows GraphiQL. Off by
+    /// default, as a part runs in production (`draftr <part>`): a caller that reaches a
+    /// subgraph directly learns nothing of its service-only operations. The embedded default
+    /// (`draftr run`) turns it on. `_service { sdl }` and `_entities`, which composition and
+    /// the router use, are answered either way.
+    pub introspection: bool,
 }
 
 impl Default for LimitSettings {
@@ -109,6 +115,7 @@ impl Default for LimitSettings {
             aliases: 15,
             mutation_fields: 5,
             sign_ins: 1,
+            introspection: false,
         }
     }
 }
@@ -397,6 +404,16 @@ mod tests {
             s.subgraph.limits.depth, 10,
             "the others keep their defaults"
         );
+        assert!(
+            !s.subgraph.limits.introspection,
+            "introspection is off unless turned on"
+        );
+        let on = std::collections::HashMap::from([(
+            "DRAFTR_CFGLIMITS__LIMITS__INTROSPECTION".to_owned(),
+            "true".to_owned(),
+        )]);
+        let s: Flattened = load_with_env("cfglimits", None, Some(on)).unwrap();
+        assert!(s.subgraph.limits.introspection);
         let typo = std::collections::HashMap::from([(
             "DRAFTR_CFGLIMITS__LIMITS__COSTS".to_owned(),
             "1".to_owned(),

@@ -1,26 +1,36 @@
 //! Serving an async-graphql schema the Draftr way: limits, error codes, the caller in the
-//! context, the GraphiQL page, and Relay pagination helpers.
+//! context, GraphQL over POST only (GraphiQL on GET where introspection is on), and Relay
+//! pagination helpers.
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql::{ObjectType, Schema, SchemaBuilder, SimpleObject, SubscriptionType};
+use async_graphql::{
+    ObjectType, ParseRequestError, Schema, SchemaBuilder, SimpleObject, SubscriptionType,
+};
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::Router;
-use axum::extract::{Extension, State};
-use axum::response::{Html, IntoResponse};
+use axum::extract::{Extension, FromRequest, State};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::config::LimitSettings;
-use crate::error::{ApiError, ApiResult, ErrorCodes};
+use crate::error::{ApiError, ApiResult, ErrorCode, ErrorCodes};
 use crate::http::RequestMeta;
 use crate::jwt::Viewer;
-use crate::limits::{INTROSPECTION_DEPTH, OperationLimits};
+use crate::limits::{INTROSPECTION_DEPTH, OperationLimits, RECURSION_LIMIT};
 
 /// The limits every subgraph applies ([`LimitSettings`]; the router applies the same to the
 /// client's whole operation, and subgraphs must not trust that only the router reaches them),
 /// and no "Did you mean …?" suggestions, which would name `@inaccessible` operations to anyone
 /// who calls a subgraph directly.
+///
+/// Introspection (`__schema`, `__type`) is answered only where `limits.introspection` is on
+/// (the embedded default): elsewhere [`OperationLimits`] refuses it with
+/// `GRAPHQL_VALIDATION_FAILED`, and the schema would not answer it anyway. The federation
+/// fields the router and composition use, `_service { sdl }` and `_entities`, are not
+/// introspection and are answered either way.
 pub fn harden<Q, M, S>(
     builder: SchemaBuilder<Q, M, S>,
     limits: &LimitSettings,
@@ -30,7 +40,7 @@ where
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    builder
+    let builder = builder
         .extension(ErrorCodes)
         .extension(OperationLimits(*limits))
         .disable_suggestions()
@@ -38,8 +48,13 @@ where
         // introspection included (GraphiQL's introspection query is 13 deep).
         .limit_depth(limits.depth.max(INTROSPECTION_DEPTH))
         .limit_complexity(limits.cost)
-        .limit_recursive_depth(32)
-        .limit_directives(20)
+        .limit_recursive_depth(RECURSION_LIMIT)
+        .limit_directives(20);
+    if limits.introspection {
+        builder
+    } else {
+        builder.disable_introspection()
+    }
 }
 
 /// The page size when a client does not say (`first`).
@@ -188,30 +203,147 @@ impl async_graphql::ScalarType for Date {
     }
 }
 
-/// GET on a subgraph's GraphQL path shows GraphiQL, for trying a subgraph on its own.
-async fn graphiql() -> impl IntoResponse {
-    Html(GraphiQLSource::build().endpoint("/").finish())
+/// A refusal made before GraphQL runs, as a GraphQL response with a code.
+fn refused(status: StatusCode, code: ErrorCode, message: &str) -> Response {
+    let body = serde_json::json!({
+        "errors": [{ "message": message, "extensions": { "code": code.as_str() } }]
+    });
+    let mut response = (status, axum::Json(body)).into_response();
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
+    response
 }
 
-async fn graphql_post<Q, M, S>(
-    State(schema): State<Schema<Q, M, S>>,
-    Extension(viewer): Extension<Viewer>,
-    Extension(meta): Extension<RequestMeta>,
-    request: GraphQLRequest,
-) -> GraphQLResponse
+/// Whether `schema` answers introspection: asked of the schema itself, so GraphiQL is shown
+/// exactly where its introspection query would be answered (`limits.introspection`).
+async fn answers_introspection<Q, M, S>(schema: &Schema<Q, M, S>) -> bool
 where
     Q: ObjectType + 'static,
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
     schema
-        .execute(request.into_inner().data(viewer).data(meta))
+        .execute("{ __schema { queryType { name } } }")
         .await
-        .into()
+        .is_ok()
 }
 
-/// `POST /` runs GraphQL with the caller (from [`crate::http::identify`]) in the request data;
-/// `GET /` shows GraphiQL.
+/// `GET /`: GraphiQL, for trying a subgraph on its own, where introspection is on; 405
+/// elsewhere. GraphQL itself is never run from a GET (a GET can be a cross-site request, and
+/// a mutation must never run on one): a `query` parameter is refused with 405 either way.
+async fn graphql_get<Q, M, S>(State(schema): State<Schema<Q, M, S>>, uri: Uri) -> Response
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    let asks_graphql = uri
+        .query()
+        .is_some_and(|q| url::form_urlencoded::parse(q.as_bytes()).any(|(key, _)| key == "query"));
+    if asks_graphql {
+        return refused(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::BadUserInput,
+            "GraphQL is served over POST only: send the operation as a JSON body",
+        );
+    }
+    if !answers_introspection(&schema).await {
+        return refused(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::BadUserInput,
+            "GraphQL is served over POST only; GraphiQL and introspection are turned off on \
+             this subgraph (limits.introspection)",
+        );
+    }
+    Html(GraphiQLSource::build().endpoint("/").finish()).into_response()
+}
+
+/// A body that is not one GraphQL request, refused as a GraphQL response with a code instead
+/// of async-graphql-axum's plain-text 400. Messages are fixed: nothing of the body or the
+/// parser's internals is echoed.
+pub struct BodyRefused(ParseRequestError);
+
+impl From<ParseRequestError> for BodyRefused {
+    fn from(err: ParseRequestError) -> Self {
+        Self(err)
+    }
+}
+
+impl IntoResponse for BodyRefused {
+    fn into_response(self) -> Response {
+        let too_large = || {
+            refused(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::BadUserInput,
+                "the request body is over the limit of 1 MiB",
+            )
+        };
+        match self.0 {
+            ParseRequestError::PayloadTooLarge => too_large(),
+            // The body limit cuts a body without a length off while it is read.
+            ParseRequestError::Io(e) if e.to_string().contains("length limit exceeded") => {
+                too_large()
+            }
+            ParseRequestError::UnsupportedBatch => refused(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadUserInput,
+                "batches are not accepted: send one operation per request",
+            ),
+            _ => refused(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadUserInput,
+                "the body is not a GraphQL request (a JSON object with a query)",
+            ),
+        }
+    }
+}
+
+async fn graphql_post<Q, M, S>(
+    State(schema): State<Schema<Q, M, S>>,
+    Extension(viewer): Extension<Viewer>,
+    Extension(meta): Extension<RequestMeta>,
+    request: axum::extract::Request,
+) -> Response
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    // No Draftr schema takes an upload, and a multipart body is spooled to files before
+    // anything looks at it: refused unread.
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/")
+        });
+    if multipart {
+        return refused(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::BadUserInput,
+            "send GraphQL as application/json; uploads are not accepted",
+        );
+    }
+    let request = match GraphQLRequest::<BodyRefused>::from_request(request, &()).await {
+        Ok(request) => request,
+        Err(refusal) => return refusal.into_response(),
+    };
+    GraphQLResponse::from(
+        schema
+            .execute(request.into_inner().data(viewer).data(meta))
+            .await,
+    )
+    .into_response()
+}
+
+/// `POST /` runs GraphQL with the caller (from [`crate::http::identify`]) in the request data,
+/// one operation per request; `GET /` shows GraphiQL where introspection is on.
 pub fn routes<Q, M, S>(schema: Schema<Q, M, S>) -> Router
 where
     Q: ObjectType + 'static,
@@ -219,7 +351,10 @@ where
     S: SubscriptionType + 'static,
 {
     Router::new()
-        .route("/", get(graphiql).post(graphql_post::<Q, M, S>))
+        .route(
+            "/",
+            get(graphql_get::<Q, M, S>).post(graphql_post::<Q, M, S>),
+        )
         .with_state(schema)
 }
 

@@ -8,17 +8,30 @@
 //! The router's `draftr.limits` plugin counts the same way over the client's whole operation,
 //! before it plans any subgraph call; these checks are for the fetches it makes and for callers
 //! that reach a subgraph directly.
+//!
+//! Before async-graphql reads a document at all, [`shape_refusal`] checks what its own passes
+//! would walk with fragments expanded (they expand every spread every time, so fragments that
+//! spread each other twice would cost them 2^n): nesting over [`RECURSION_LIMIT`], a fragment
+//! cycle, or more than [`expansion_limit`] selections is refused in one pass over the document.
+//! It also refuses introspection (`__schema`, `__type`) where `introspection` is off.
+//!
+//! `_entities` resolves each representation it is given, so its cost is its representations
+//! times what it selects for each (async-graphql counts the selection once).
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
+    NextValidation,
 };
 use async_graphql::parser::types::{
     ExecutableDocument, FragmentDefinition, OperationType, Selection, SelectionSet,
 };
-use async_graphql::{Name, Positioned, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{
+    Name, Positioned, Request, ServerError, ServerResult, ValidationResult, Value, Variables,
+};
 
 use crate::config::LimitSettings;
 use crate::error::ErrorCode;
@@ -209,19 +222,264 @@ fn refusal(message: String) -> ServerError {
     err
 }
 
+/// How deep selection sets may nest, fragments and inline fragments counted as a level each
+/// (async-graphql's `limit_recursive_depth`, which [`crate::graphql::harden`] sets to this).
+pub const RECURSION_LIMIT: usize = 32;
+
+/// The most selections (fields, fragment spreads, inline fragments) a document may hold once
+/// its fragments are expanded: twice the cost limit, and at least 10 000. Every field but
+/// `__typename` costs at least 1, so a document over this is over the cost limit too, or a
+/// pile of `__typename`s; a fetch the router makes holds a few hundred.
+pub fn expansion_limit(limits: &LimitSettings) -> usize {
+    limits.cost.saturating_mul(2).max(10_000)
+}
+
+/// Why a selection walk stopped.
+enum Walk<'a> {
+    TooDeep,
+    TooBig,
+    Cycle(&'a str),
+}
+
+/// Walks a document as async-graphql's passes do (every spread expanded where it is spread),
+/// with each fragment's size and height computed once, so the walk itself is linear.
+struct Expansion<'a> {
+    fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
+    /// Fragment → (selections once expanded, levels below the fragment's selection set).
+    done: HashMap<&'a str, (usize, usize)>,
+    open: Vec<&'a str>,
+    limit: usize,
+}
+
+impl<'a> Expansion<'a> {
+    /// The selections under `set` and the deepest level reached, `set` being at `depth`.
+    fn set(&mut self, set: &'a SelectionSet, depth: usize) -> Result<(usize, usize), Walk<'a>> {
+        if depth > RECURSION_LIMIT {
+            return Err(Walk::TooDeep);
+        }
+        let (mut size, mut deepest) = (0usize, depth);
+        for item in &set.items {
+            let (below, reached) = match &item.node {
+                Selection::Field(field) if field.node.selection_set.node.items.is_empty() => {
+                    (0, depth)
+                }
+                Selection::Field(field) => self.set(&field.node.selection_set.node, depth + 1)?,
+                Selection::InlineFragment(inline) => {
+                    self.set(&inline.node.selection_set.node, depth + 1)?
+                }
+                Selection::FragmentSpread(spread) => {
+                    self.fragment(spread.node.fragment_name.node.as_str(), depth + 1)?
+                }
+            };
+            size = size.saturating_add(1).saturating_add(below);
+            deepest = deepest.max(reached);
+            if size > self.limit {
+                return Err(Walk::TooBig);
+            }
+        }
+        Ok((size, deepest))
+    }
+
+    fn fragment(&mut self, name: &'a str, depth: usize) -> Result<(usize, usize), Walk<'a>> {
+        if let Some(&(size, height)) = self.done.get(name) {
+            if depth + height > RECURSION_LIMIT {
+                return Err(Walk::TooDeep);
+            }
+            return Ok((size, depth + height));
+        }
+        if self.open.contains(&name) {
+            return Err(Walk::Cycle(name));
+        }
+        // An unknown fragment is validation's to report.
+        let Some(fragment) = self.fragments.get(name) else {
+            return Ok((0, depth));
+        };
+        self.open.push(name);
+        let walked = self.set(&fragment.node.selection_set.node, depth);
+        self.open.pop();
+        let (size, reached) = walked?;
+        self.done.insert(name, (size, reached - depth));
+        Ok((size, reached))
+    }
+}
+
+/// Whether any field of the document, in operations or fragments, is `__schema` or `__type`.
+fn introspects(doc: &ExecutableDocument) -> bool {
+    fn set(s: &SelectionSet) -> bool {
+        s.items.iter().any(|item| match &item.node {
+            Selection::Field(f) => {
+                INTROSPECTION_FIELDS.contains(&f.node.name.node.as_str())
+                    || set(&f.node.selection_set.node)
+            }
+            Selection::InlineFragment(i) => set(&i.node.selection_set.node),
+            Selection::FragmentSpread(_) => false,
+        })
+    }
+    doc.operations
+        .iter()
+        .any(|(_, op)| set(&op.node.selection_set.node))
+        || doc
+            .fragments
+            .values()
+            .any(|f| set(&f.node.selection_set.node))
+}
+
+/// What is refused about `doc` before async-graphql's own passes read it: nesting, fragment
+/// cycles and expansion (see the module docs), and introspection where it is off.
+pub fn shape_refusal(doc: &ExecutableDocument, limits: &LimitSettings) -> Option<String> {
+    let mut walk = Expansion {
+        fragments: &doc.fragments,
+        done: HashMap::new(),
+        open: Vec::new(),
+        limit: expansion_limit(limits),
+    };
+    for (_, op) in doc.operations.iter() {
+        match walk.set(&op.node.selection_set.node, 0) {
+            Ok(_) => {}
+            Err(Walk::TooDeep) => {
+                return Some(format!(
+                    "the query nests selections more than {RECURSION_LIMIT} deep, fragments \
+                     and inline fragments included"
+                ));
+            }
+            Err(Walk::TooBig) => {
+                return Some(format!(
+                    "the query's fragments expand to more than {} selections, over the limit \
+                     (cost)",
+                    walk.limit
+                ));
+            }
+            Err(Walk::Cycle(name)) => {
+                return Some(format!(
+                    "fragment {name} spreads itself (a cycle), which can never be answered"
+                ));
+            }
+        }
+    }
+    if !limits.introspection && introspects(doc) {
+        return Some(
+            "introspection (__schema, __type) is turned off on this subgraph \
+             (limits.introspection); the router serves the API schema"
+                .to_owned(),
+        );
+    }
+    None
+}
+
+/// Representations given to `_entities` fields at the root of `doc`'s query operations,
+/// literal or in variables, through fragments.
+pub fn representations(doc: &ExecutableDocument, variables: &Variables) -> usize {
+    fn set(
+        s: &SelectionSet,
+        doc: &ExecutableDocument,
+        variables: &Variables,
+        open: &mut Vec<String>,
+    ) -> usize {
+        let mut n = 0usize;
+        for item in &s.items {
+            n = n.saturating_add(match &item.node {
+                Selection::Field(f) if f.node.name.node == "_entities" => {
+                    let given = f.node.get_argument("representations").and_then(|v| {
+                        v.node
+                            .clone()
+                            .into_const_with(|name| variables.get(&name).cloned().ok_or(()))
+                            .ok()
+                    });
+                    match given {
+                        Some(Value::List(list)) => list.len(),
+                        _ => 0,
+                    }
+                }
+                Selection::Field(_) => 0,
+                Selection::InlineFragment(i) => {
+                    set(&i.node.selection_set.node, doc, variables, open)
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    match doc.fragments.get(name) {
+                        Some(f) if !open.iter().any(|o| o == name) => {
+                            open.push(name.to_owned());
+                            let found = set(&f.node.selection_set.node, doc, variables, open);
+                            open.pop();
+                            found
+                        }
+                        _ => 0,
+                    }
+                }
+            });
+        }
+        n
+    }
+    doc.operations
+        .iter()
+        .filter(|(_, op)| op.node.ty == OperationType::Query)
+        .map(|(_, op)| set(&op.node.selection_set.node, doc, variables, &mut Vec::new()))
+        .fold(0, usize::saturating_add)
+}
+
+/// The cost of an operation that gives `_entities` `representations` representations, from
+/// the complexity async-graphql computed (which counts the `_entities` field once, and what it
+/// selects once): each representation costs what is selected for it, at least 1.
+pub fn entities_cost(complexity: usize, representations: usize) -> usize {
+    if representations == 0 {
+        return complexity;
+    }
+    complexity
+        .saturating_sub(1)
+        .max(1)
+        .saturating_mul(representations)
+        .saturating_add(1)
+}
+
+/// How an `_entities` refusal reads.
+pub fn entities_message(cost: usize, representations: usize, limits: &LimitSettings) -> String {
+    format!(
+        "the _entities call costs {cost} ({representations} representations, each costing what \
+         is selected for it), over the limit of {} (cost)",
+        limits.cost
+    )
+}
+
 /// The extension [`crate::graphql::harden`] installs.
 pub struct OperationLimits(pub LimitSettings);
 
 impl ExtensionFactory for OperationLimits {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(OperationLimitsExtension(self.0))
+        Arc::new(OperationLimitsExtension {
+            limits: self.0,
+            representations: AtomicUsize::new(0),
+        })
     }
 }
 
-struct OperationLimitsExtension(LimitSettings);
+/// One per request.
+struct OperationLimitsExtension {
+    limits: LimitSettings,
+    /// Counted when the document is parsed, priced once validation knows the complexity.
+    representations: AtomicUsize,
+}
 
 #[async_trait::async_trait]
 impl Extension for OperationLimitsExtension {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        // Parsed here (async-graphql keeps the document for the rest of the request) so the
+        // shape is checked before async-graphql's own recursive passes walk it. A document that
+        // does not parse is left for the parser to report.
+        let refused = match request.parsed_query() {
+            Ok(doc) => shape_refusal(doc, &self.limits),
+            Err(_) => None,
+        };
+        if let Some(message) = refused {
+            return Err(refusal(message));
+        }
+        next.run(ctx, request).await
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -231,10 +489,21 @@ impl Extension for OperationLimitsExtension {
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
         // Every operation of the document is held to the limits, as every one is validated.
-        match tally(&doc).iter().find_map(|t| exceeded(t, &self.0)) {
-            Some(message) => Err(refusal(message)),
-            None => Ok(doc),
+        if let Some(message) = tally(&doc).iter().find_map(|t| exceeded(t, &self.limits)) {
+            return Err(refusal(message));
         }
+        let representations = representations(&doc, variables);
+        // Each costs at least 1: no need to wait for validation to refuse this many.
+        if representations > self.limits.cost {
+            return Err(refusal(entities_message(
+                entities_cost(2, representations),
+                representations,
+                &self.limits,
+            )));
+        }
+        self.representations
+            .store(representations, Ordering::Relaxed);
+        Ok(doc)
     }
 
     async fn validation(
@@ -242,19 +511,30 @@ impl Extension for OperationLimitsExtension {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|errors| {
+        let limits = &self.limits;
+        let result = next.run(ctx).await.map_err(|errors| {
             errors
                 .into_iter()
                 .map(|err| match err.message.as_str() {
-                    "Query is too complex." => refusal(cost_message(&self.0)),
+                    "Query is too complex." => refusal(cost_message(limits)),
                     "Query is nested too deep." => refusal(format!(
                         "the query is nested over the limit of {} (introspection included)",
-                        self.0.depth.max(INTROSPECTION_DEPTH)
+                        limits.depth.max(INTROSPECTION_DEPTH)
                     )),
                     _ => err,
                 })
-                .collect()
-        })
+                .collect::<Vec<_>>()
+        })?;
+        let representations = self.representations.load(Ordering::Relaxed);
+        let cost = entities_cost(result.complexity, representations);
+        if cost > limits.cost {
+            return Err(vec![refusal(entities_message(
+                cost,
+                representations,
+                limits,
+            ))]);
+        }
+        Ok(result)
     }
 }
 
@@ -406,6 +686,12 @@ mod tests {
             async fn hidden_quote(&self) -> i32 {
                 0
             }
+            /// An entity, for `_entities`.
+            #[graphql(entity)]
+            async fn find_item_by_id(&self, id: i32) -> Item {
+                let _ = id;
+                Item
+            }
         }
 
         struct Mutation;
@@ -421,12 +707,149 @@ mod tests {
         }
 
         async fn run(query: &str) -> serde_json::Value {
+            run_with(&LimitSettings::default(), query, serde_json::json!({})).await
+        }
+
+        async fn run_with(
+            limits: &LimitSettings,
+            query: &str,
+            variables: serde_json::Value,
+        ) -> serde_json::Value {
             let schema = harden(
-                Schema::build(Query, Mutation, EmptySubscription),
-                &LimitSettings::default(),
+                Schema::build(Query, Mutation, EmptySubscription).enable_federation(),
+                limits,
             )
             .finish();
-            serde_json::to_value(schema.execute(query).await).unwrap()
+            let request = async_graphql::Request::new(query)
+                .variables(async_graphql::Variables::from_json(variables));
+            serde_json::to_value(schema.execute(request).await).unwrap()
+        }
+
+        fn introspection_on() -> LimitSettings {
+            LimitSettings {
+                introspection: true,
+                ..LimitSettings::default()
+            }
+        }
+
+        /// Refused with GRAPHQL_VALIDATION_FAILED, a message containing `says`, within a second.
+        async fn refused_quickly(query: &str, says: &str) {
+            let started = std::time::Instant::now();
+            let r = run(query).await;
+            let took = started.elapsed();
+            let (code, message) = refusal(&r);
+            assert_eq!(code, "GRAPHQL_VALIDATION_FAILED", "{r}");
+            assert!(message.contains(says), "{r}");
+            assert!(r["data"].is_null(), "{r}");
+            assert!(took < std::time::Duration::from_secs(1), "took {took:?}");
+        }
+
+        #[tokio::test]
+        async fn fragment_cycles_are_refused_before_anything_walks_them() {
+            refused_quickly(
+                "{ ...A } fragment A on Query { items { ...B } } fragment B on Item { items { ...A2 } } fragment A2 on Item { ...B }",
+                "spreads itself",
+            )
+            .await;
+            refused_quickly(
+                "{ ...A } fragment A on Query { ...A ...A }",
+                "spreads itself",
+            )
+            .await;
+        }
+
+        #[tokio::test]
+        async fn fragments_that_expand_exponentially_are_refused_in_linear_time() {
+            // async-graphql's own passes expand each spread where it is spread: 2^30 visits.
+            let mut query = String::from("{ ...F0 }");
+            for i in 0..30 {
+                query.push_str(&format!(
+                    " fragment F{i} on Query {{ ...F{n} ...F{n} }}",
+                    n = i + 1
+                ));
+            }
+            query.push_str(" fragment F30 on Query { __typename }");
+            refused_quickly(&query, "expand to more than 10000 selections").await;
+            // A long chain, each fragment spreading the next once: too deep, not too big.
+            let mut chain = String::from("{ ...F0 }");
+            for i in 0..200 {
+                chain.push_str(&format!(
+                    " fragment F{i} on Query {{ __typename ...F{n} }}",
+                    n = i + 1
+                ));
+            }
+            chain.push_str(" fragment F200 on Query { __typename }");
+            refused_quickly(&chain, "more than 32 deep").await;
+            // A short chain is fine.
+            let short = "{ ...F0 } fragment F0 on Query { __typename ...F1 } fragment F1 on Query { items { id } }";
+            let r = run(short).await;
+            assert!(r.get("errors").is_none(), "{r}");
+        }
+
+        #[tokio::test]
+        async fn introspection_is_refused_unless_turned_on_and_federation_fields_still_answer() {
+            for q in [
+                "{ __schema { types { name } } }",
+                "{ __type(name: \"Query\") { fields { name } } }",
+                "{ ...F } fragment F on Query { __schema { queryType { name } } }",
+            ] {
+                let r = run(q).await;
+                let (code, message) = refusal(&r);
+                assert_eq!(code, "GRAPHQL_VALIDATION_FAILED", "{r}");
+                assert!(message.contains("introspection"), "{r}");
+                let on = run_with(&introspection_on(), q, serde_json::json!({})).await;
+                assert!(on.get("errors").is_none(), "{on}");
+            }
+            // What composition and the router use is not introspection.
+            let r = run("{ _service { sdl } __typename }").await;
+            assert!(r.get("errors").is_none(), "{r}");
+            assert!(
+                r["data"]["_service"]["sdl"]
+                    .as_str()
+                    .unwrap()
+                    .contains("hiddenQuote")
+            );
+            let r = run_with(
+                &LimitSettings::default(),
+                "query($r: [_Any!]!) { _entities(representations: $r) { ... on Item { id } } }",
+                serde_json::json!({ "r": [{ "__typename": "Item", "id": 1 }] }),
+            )
+            .await;
+            assert_eq!(r["data"]["_entities"][0]["id"], 1, "{r}");
+        }
+
+        #[tokio::test]
+        async fn entities_cost_their_representations_times_what_they_select() {
+            let entities = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Item { id items(first: 10) { id } } } }";
+            let reps = |n: usize| serde_json::json!({ "r": (0..n).map(|i| serde_json::json!({ "__typename": "Item", "id": i })).collect::<Vec<_>>() });
+            // Each costs 1 + (1 + 10 × 1) = 12: 400 of them cost 4 801.
+            let r = run_with(&LimitSettings::default(), entities, reps(400)).await;
+            assert!(r.get("errors").is_none(), "{r}");
+            assert_eq!(r["data"]["_entities"].as_array().unwrap().len(), 400);
+            let r = run_with(&LimitSettings::default(), entities, reps(500)).await;
+            let (code, message) = refusal(&r);
+            assert_eq!(code, "GRAPHQL_VALIDATION_FAILED", "{r}");
+            assert!(message.contains("500 representations"), "{message}");
+            assert!(message.contains("limit of 5000 (cost)"), "{message}");
+            // Ten thousand, selecting next to nothing: each costs at least 1.
+            let started = std::time::Instant::now();
+            let r = run_with(
+                &LimitSettings::default(),
+                "query($r: [_Any!]!) { _entities(representations: $r) { __typename } }",
+                reps(10_000),
+            )
+            .await;
+            assert!(refusal(&r).1.contains("10000 representations"), "{r}");
+            assert!(started.elapsed() < std::time::Duration::from_secs(1));
+            // Literal lists count too.
+            let literal: String = (0..20)
+                .map(|i| format!("{{ __typename: \"Item\", id: {i} }} "))
+                .collect();
+            let q = format!(
+                "{{ _entities(representations: [{literal}]) {{ ... on Item {{ items(first: 100) {{ id items(first: 2) {{ id }} }} }} }} }}"
+            );
+            let r = run(&q).await;
+            assert!(refusal(&r).1.contains("20 representations"), "{r}");
         }
 
         fn refusal(response: &serde_json::Value) -> (&str, &str) {
@@ -482,7 +905,7 @@ mod tests {
             let q = format!(
                 "{{ __schema {{ queryType {{ name }} types {{ kind name fields(includeDeprecated: true) {{ name args {{ name type {{ {type_ref} }} defaultValue }} type {{ {type_ref} }} }} inputFields {{ name type {{ {type_ref} }} }} }} directives {{ name args {{ name type {{ {type_ref} }} }} }} }} }}"
             );
-            let r = run(&q).await;
+            let r = run_with(&introspection_on(), &q, serde_json::json!({})).await;
             assert!(r.get("errors").is_none(), "{r}");
         }
     }

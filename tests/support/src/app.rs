@@ -127,12 +127,17 @@ type Tweak<T> = Box<dyn FnOnce(&mut T) + Send>;
 pub struct Options {
     auth: Option<Tweak<AuthSettings>>,
     reservations: Option<Tweak<ReservationsSettings>>,
+    /// Applied to the settings of every notifications replica.
+    notifications: Option<Tweak<NotificationsSettings>>,
     /// Instead of the simulated provider (e.g. Stripe against a stand-in).
     provider: Option<Arc<dyn PaymentProvider>>,
     /// Start no notifications replicas (the test runs its own).
     no_notifications: bool,
     /// Events and live updates on this Redis instead of the shared one.
     events_redis: Option<String>,
+    /// Subgraphs answer introspection and show GraphiQL, as in the embedded default (off, as
+    /// in production, unless asked).
+    subgraph_introspection: bool,
 }
 
 impl Options {
@@ -145,6 +150,18 @@ impl Options {
         f: impl FnOnce(&mut ReservationsSettings) + Send + 'static,
     ) -> Self {
         self.reservations = Some(Box::new(f));
+        self
+    }
+    /// Changes the notifications replicas' settings (both get the same).
+    pub fn notifications(
+        mut self,
+        f: impl FnOnce(&mut NotificationsSettings) + Send + 'static,
+    ) -> Self {
+        self.notifications = Some(Box::new(f));
+        self
+    }
+    pub fn subgraph_introspection(mut self) -> Self {
+        self.subgraph_introspection = true;
         self
     }
     pub fn without_notifications(mut self) -> Self {
@@ -203,6 +220,7 @@ pub async fn spawn_custom(backend: Backend, options: Options) -> TestApp {
     }
     let events_redis = options.events_redis.clone();
     settings.for_each(|c| {
+        c.limits.introspection = options.subgraph_introspection;
         *c.redis = redis_test_settings();
         // Revocations are shared by everyone in the test Redis; events and live updates stay
         // under this test's namespace, on another Redis if the test asks.
@@ -217,6 +235,7 @@ pub async fn spawn_custom(backend: Backend, options: Options) -> TestApp {
     settings.adjust.auth = options.auth;
     settings.payments.provider.stripe_webhook_secret = Some(SecretString::from(WEBHOOK_SECRET));
     settings.adjust.reservations = options.reservations;
+    settings.adjust.notifications = options.notifications;
     let mail = &mut settings.notifications.mail;
     mail.smtp_url = Some(SecretString::from(smtp.url.clone()));
     mail.backoff_ms = 200;
