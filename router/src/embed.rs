@@ -76,7 +76,7 @@ impl EmbeddedRouter {
             .suffix(".yaml")
             .tempfile()?;
         std::io::Write::write_all(&mut file, config_yaml.as_bytes())?;
-        let server = RouterHttpServer::builder()
+        let mut server = RouterHttpServer::builder()
             .configuration(ConfigurationSource::File {
                 path: file.path().to_path_buf(),
                 watch: false,
@@ -90,6 +90,15 @@ impl EmbeddedRouter {
             .start();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
         loop {
+            // A router that cannot start (its address is taken, say) ends its server future
+            // with the reason; without this check the wait would run to the deadline in
+            // silence.
+            if let Ok(ended) = tokio::time::timeout(Duration::from_millis(50), &mut server).await {
+                return Err(match ended {
+                    Ok(()) => anyhow::anyhow!("the router stopped while starting"),
+                    Err(e) => anyhow::anyhow!("the router could not start: {e}"),
+                });
+            }
             if let Some(ListenAddr::SocketAddr(addr)) = server.listen_address().await {
                 return Ok(Self {
                     server,
@@ -100,7 +109,6 @@ impl EmbeddedRouter {
             if tokio::time::Instant::now() > deadline {
                 anyhow::bail!("the router did not start within 120 s (see its log lines above)");
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

@@ -54,10 +54,18 @@ DEMO_ADMIN = ("admin@draftr.test", "correct-horse-ada")
 SESSION_ENDING = ["Mutation.logout"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(names) -> dict:
+    """Distinct free ports: all held open while they are chosen, so none comes out twice."""
+    sockets = []
+    try:
+        for _ in names:
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return {name: s.getsockname()[1] for name, s in zip(names, sockets)}
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def post(url: str, query: str, variables: dict | None = None, token: str | None = None) -> dict:
@@ -83,7 +91,7 @@ class Draftr:
     """`draftr run` on free ports, its stdout and stderr in one log file."""
 
     def __init__(self, binary: Path, workdir: Path, log: Path, access_ttl: int):
-        self.ports = {name: free_port() for name in TARGETS}
+        self.ports = free_ports(TARGETS)
         self.log = log
         data_dir = workdir / "data"
         args = [str(binary), "run", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{self.ports['router']}"]

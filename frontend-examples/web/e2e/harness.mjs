@@ -123,7 +123,15 @@ export async function startDraftr({ allowedOrigins, env = {}, logDir }) {
   if (!fs.existsSync(DRAFTR_BIN)) throw new Error(`no draftr binary at ${DRAFTR_BIN} (set DRAFTR_BIN)`);
   const dataDir = tmpDir('draftr-e2e-data-');
   const ports = {};
-  for (const k of ['router', 'auth', 'catalog', 'reservations', 'payments', 'notifications']) ports[k] = await freePort();
+  // Distinct ports: the kernel may hand out a just-closed port again, and two parts on one
+  // port leave the router unable to start.
+  const taken = new Set();
+  for (const k of ['router', 'auth', 'catalog', 'reservations', 'payments', 'notifications']) {
+    let port;
+    do port = await freePort(); while (taken.has(port));
+    taken.add(port);
+    ports[k] = port;
+  }
   const args = [
     'run',
     '--data-dir', dataDir,
