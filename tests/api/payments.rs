@@ -87,24 +87,32 @@ async fn payment_operations_are_for_services_only() {
     assert_eq!(app.provider.counts().authorizations, 0);
 }
 
+/// A visa charge of `amount` for a new reservation, authorized under its first key.
+async fn authorized(stripe: &StripeProvider, amount: i64) -> (Charge, String) {
+    let reservation = uuid::Uuid::new_v4();
+    let charge = Charge {
+        reservation_id: reservation,
+        amount,
+        currency: "EUR".into(),
+        payment_method: "pm_card_visa".into(),
+    };
+    let Authorization::Authorized { provider_ref } = stripe
+        .authorize(&charge, &format!("draftr-{reservation}-authorize"))
+        .await
+        .unwrap()
+    else {
+        panic!("visa is authorized")
+    };
+    (charge, provider_ref)
+}
+
 #[tokio::test]
 async fn the_stripe_provider_settles_a_stored_500_by_looking_never_by_replaying() {
     let (server, fake) = FakeStripe::start().await;
     let stripe = stripe_provider(&server);
-    let reservation = uuid::Uuid::new_v4();
-    let charge = Charge {
-        reservation_id: reservation,
-        amount: 30_000,
-        currency: "EUR".into(),
-        payment_method: "pm_card_visa".into(),
-    };
+    let (charge, provider_ref) = authorized(&stripe, 30_000).await;
+    let reservation = charge.reservation_id;
     let key = |step: &str| format!("draftr-{reservation}-{step}");
-
-    let Authorization::Authorized { provider_ref } =
-        stripe.authorize(&charge, &key("authorize")).await.unwrap()
-    else {
-        panic!("visa is authorized")
-    };
     // A repeat of the key is answered with the first response: the same PaymentIntent.
     let again = stripe.authorize(&charge, &key("authorize")).await.unwrap();
     assert_eq!(
@@ -197,20 +205,8 @@ async fn the_stripe_provider_settles_a_stored_500_by_looking_never_by_replaying(
 async fn a_capture_that_failed_before_happening_is_made_under_a_fresh_key_once() {
     let (server, fake) = FakeStripe::start().await;
     let stripe = stripe_provider(&server);
-    let reservation = uuid::Uuid::new_v4();
-    let charge = Charge {
-        reservation_id: reservation,
-        amount: 5_000,
-        currency: "EUR".into(),
-        payment_method: "pm_card_visa".into(),
-    };
-    let Authorization::Authorized { provider_ref } = stripe
-        .authorize(&charge, &format!("draftr-{reservation}-authorize"))
-        .await
-        .unwrap()
-    else {
-        panic!("visa is authorized")
-    };
+    let (charge, provider_ref) = authorized(&stripe, 5_000).await;
+    let reservation = charge.reservation_id;
     fake.fail_next(Op::Capture, Fault::Before);
     let key = format!("draftr-{reservation}-capture");
     stripe.capture(&provider_ref, &key).await.unwrap();

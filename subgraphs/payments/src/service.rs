@@ -224,17 +224,9 @@ impl PaymentService {
                     if why == Settle::Undo {
                         tracing::info!(payment.id = %payment.id, "no authorization exists at the provider; nothing to undo");
                         return self
-                            .transition(
-                                &self.db,
+                            .nothing_to_undo(
                                 payment.id,
-                                &[PaymentStatus::Pending],
-                                PaymentStatus::Failed,
-                                None,
-                                Some((
-                                    "not_authorized".into(),
-                                    "The payment provider holds no authorization for this payment."
-                                        .into(),
-                                )),
+                                "The payment provider holds no authorization for this payment.",
                             )
                             .await;
                     }
@@ -245,17 +237,7 @@ impl PaymentService {
         let Settle::Authorize(payment_method) = why else {
             // Never attempted (a crash between our insert and the call): nothing to undo.
             return self
-                .transition(
-                    &self.db,
-                    payment.id,
-                    &[PaymentStatus::Pending],
-                    PaymentStatus::Failed,
-                    None,
-                    Some((
-                        "not_authorized".into(),
-                        "The payment was never sent to the provider.".into(),
-                    )),
-                )
+                .nothing_to_undo(payment.id, "The payment was never sent to the provider.")
                 .await;
         };
         let attempt = match self.claim_attempt(&payment).await {
@@ -274,6 +256,19 @@ impl PaymentService {
         let key = authorize_key(payment.reservation_id, attempt);
         let outcome = self.provider.authorize(&charge, &key).await;
         self.record_authorization(payment.id, outcome).await
+    }
+
+    /// PENDING → FAILED (`not_authorized`) for a payment the provider holds nothing for.
+    async fn nothing_to_undo(&self, id: Uuid, why: &str) -> Result<Payment, Error> {
+        self.transition(
+            &self.db,
+            id,
+            &[PaymentStatus::Pending],
+            PaymentStatus::Failed,
+            None,
+            Some(("not_authorized".into(), why.into())),
+        )
+        .await
     }
 
     /// Takes the next attempt number and marks it in flight; a concurrent caller that took it
