@@ -64,16 +64,26 @@ export function tmpDir(prefix) {
 }
 
 /** A port nobody listens on right now (the OS picks it). */
-export function freePort(host = '127.0.0.1') {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, host, () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
+/** Ports handed out so far: the kernel may give a just-closed port again. */
+const handedOut = new Set();
+
+/** A free port that this process has not handed out before. */
+export async function freePort(host = '127.0.0.1') {
+  for (;;) {
+    const port = await new Promise((resolve, reject) => {
+      const srv = net.createServer();
+      srv.unref();
+      srv.on('error', reject);
+      srv.listen(0, host, () => {
+        const { port } = srv.address();
+        srv.close(() => resolve(port));
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -123,15 +133,9 @@ export async function startDraftr({ allowedOrigins, env = {}, logDir }) {
   if (!fs.existsSync(DRAFTR_BIN)) throw new Error(`no draftr binary at ${DRAFTR_BIN} (set DRAFTR_BIN)`);
   const dataDir = tmpDir('draftr-e2e-data-');
   const ports = {};
-  // Distinct ports: the kernel may hand out a just-closed port again, and two parts on one
-  // port leave the router unable to start.
-  const taken = new Set();
-  for (const k of ['router', 'auth', 'catalog', 'reservations', 'payments', 'notifications']) {
-    let port;
-    do port = await freePort(); while (taken.has(port));
-    taken.add(port);
-    ports[k] = port;
-  }
+  // Distinct ports (freePort never repeats one): two parts on one port leave the router
+  // unable to start.
+  for (const k of ['router', 'auth', 'catalog', 'reservations', 'payments', 'notifications']) ports[k] = await freePort();
   const args = [
     'run',
     '--data-dir', dataDir,
