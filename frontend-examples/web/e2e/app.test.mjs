@@ -286,14 +286,18 @@ describe('Draftr web app', { concurrency: false }, () => {
 
       // (b) On UNAUTHENTICATED: the client believes its token is good (say its clock is off),
       // the server does not. A page load sends two queries at once; both fail, ONE refresh, both
-      // retried and shown. (The server allows 5 s of clock leeway past `exp`.)
+      // retried and shown. (The server allows 5 s of clock leeway past `exp`.) The page is given
+      // back its first access token, long expired, as if still good: left alone it would not
+      // hold a stale one, since the server closes the live socket when its token expires (4403)
+      // and the app refreshes then.
       const LEEWAY = 5;
       await sleep((TTL + LEEWAY) * 1000 + 1000);
-      await a.evaluate(() => {
+      await a.evaluate((stale) => {
         const s = JSON.parse(localStorage.getItem('draftr.session'));
+        s.accessToken = stale;
         s.expiresAt = Date.now() + 3_600_000;
         localStorage.setItem('draftr.session', JSON.stringify(s));
-      });
+      }, first.accessToken);
       // Their answers are held until both are in, then delivered together.
       const firstAttempts = new Set();
       let releaseBoth;
