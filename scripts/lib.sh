@@ -91,6 +91,32 @@ ensure_chromium() {
   exit 1
 }
 
+# The edge proxy tests (tests/api/edge.rs) run a real nginx: Debian's nginx-light. Each test
+# starts its own (its own port, prefix, pid, logs and temp paths, run as the current user), so
+# the service the package sets up on port 80 plays no part; it is stopped and disabled where it
+# could run. Exports DRAFTR_NGINX, its path (Debian puts it in /usr/sbin, outside a user's PATH).
+ensure_nginx() {
+  local nginx
+  nginx="$(PATH="$PATH:/usr/sbin:/usr/local/sbin" command -v nginx 2>/dev/null || true)"
+  if [ -z "$nginx" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing nginx (nginx-light) for the edge proxy tests" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light \
+      || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx) >/dev/null
+    # Only the nginx installed just now: a machine's own nginx is left alone.
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+      systemctl disable --now nginx >/dev/null 2>&1 || true
+    elif command -v service >/dev/null 2>&1; then
+      service nginx stop >/dev/null 2>&1 || true
+    fi
+    nginx="$(PATH="$PATH:/usr/sbin:/usr/local/sbin" command -v nginx 2>/dev/null || true)"
+  fi
+  if [ -z "$nginx" ]; then
+    echo "nginx is missing: install it (Debian: sudo apt-get install -y nginx-light) and run again" >&2
+    exit 1
+  fi
+  export DRAFTR_NGINX="$nginx"
+}
+
 # The web app's npm packages (frontend-examples/web, pinned by its lock file), installed once per
 # machine outside the clone and linked in as its node_modules.
 ensure_web() {
