@@ -125,10 +125,34 @@ fn auth_settings(config: Option<&std::path::Path>) -> anyhow::Result<draftr_auth
     draftr_common::config::load("auth", config)
 }
 
+/// The `service.name` of a serving command's traces; tools (migrate, schema, admin, and the
+/// router launcher, which hands over to `draftr-router`) log but export no traces.
+fn service_name(command: Option<&Command>) -> Option<&'static str> {
+    match command {
+        None | Some(Command::Run { .. }) => Some("draftr"),
+        Some(Command::Auth { .. }) => Some("draftr-auth"),
+        Some(Command::Catalog { .. }) => Some("draftr-catalog"),
+        Some(Command::Reservations { .. }) => Some("draftr-reservations"),
+        Some(Command::Payments { .. }) => Some("draftr-payments"),
+        Some(Command::Notifications { .. }) => Some("draftr-notifications"),
+        Some(Command::Router { .. } | Command::Migrate { .. })
+        | Some(Command::Schema { .. } | Command::Admin { .. }) => None,
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    draftr_common::telemetry::init();
-    match run(Cli::parse()).await {
+    let cli = Cli::parse();
+    let telemetry = service_name(cli.command.as_ref()).map(draftr_common::telemetry::init_service);
+    if telemetry.is_none() {
+        draftr_common::telemetry::init();
+    }
+    let result = run(cli).await;
+    // After a graceful stop (SIGTERM) too: the spans of the last requests are still buffered.
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown().await;
+    }
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             // One line a person can act on (with its causes), not a backtrace.

@@ -4,7 +4,13 @@
 //!
 //! A client-supplied id is kept when it is short and plain (so a caller can correlate with its
 //! own logs); anything else is replaced, so log lines cannot be forged or flooded through it.
+//!
+//! The rest of the request runs in a span of ours, `draftr.request_id`, carrying the id as
+//! `request_id`: a child of the router's own span, so the id is on the router's part of the
+//! trace as it is on every subgraph's request span. (The router's own way to put a header on
+//! its spans, `telemetry.instrumentation.spans.router.attributes`, needs a GraphOS plan.)
 
+use apollo_router::layers::ServiceBuilderExt as _;
 use apollo_router::plugin::{Plugin, PluginInit};
 use apollo_router::register_plugin;
 use apollo_router::services::{router, subgraph};
@@ -57,6 +63,16 @@ impl Plugin for RequestId {
                 }
                 let _ = req.context.insert(CONTEXT_KEY, id);
                 req
+            })
+            // After the id is settled above; in the router's span, so a child of it.
+            .instrument(|req: &router::Request| {
+                let id = req
+                    .router_request
+                    .headers()
+                    .get(HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("draftr.request_id", request_id = %id)
             })
             .map_response(|mut res: router::Response| {
                 let id = res.context.get::<_, String>(CONTEXT_KEY).ok().flatten();

@@ -108,6 +108,7 @@ impl App {
             identify,
             db,
             own_routes,
+            draftr_common::metrics::SubgraphMetrics::new("auth")?,
         );
 
         let listener = TcpListener::bind(&settings.subgraph.listen).await?;

@@ -11,6 +11,7 @@ use draftr_common::graphql::subgraph_app;
 use draftr_common::http::serve;
 use draftr_common::jwt::KeySource;
 use draftr_common::kv::KvStore;
+use draftr_common::metrics::SubgraphMetrics;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
@@ -25,6 +26,7 @@ pub struct App {
     router: Router,
     service: Arc<CatalogService>,
     bus: Option<Arc<dyn EventBus>>,
+    metrics: Arc<SubgraphMetrics>,
 }
 
 /// Applies the catalog migrations (also run by `draftr migrate`).
@@ -52,13 +54,17 @@ impl App {
         migrate(&db).await?;
         let identify = settings.subgraph.identify(keys, kv).await?;
         let service = Arc::new(CatalogService::new(db.clone()));
-        let auth = Arc::new(AuthClient::new(
-            settings.auth_url.clone(),
-            settings.subgraph.service_token.clone(),
-            settings.calls.clone(),
-        )?);
+        let metrics = SubgraphMetrics::new("catalog")?;
+        let auth = Arc::new(
+            AuthClient::new(
+                settings.auth_url.clone(),
+                settings.subgraph.service_token.clone(),
+                settings.calls.clone(),
+            )?
+            .with_metrics(&metrics),
+        );
         let schema = crate::graphql::schema(service.clone(), auth, &settings.subgraph.limits);
-        let router = subgraph_app(schema, identify, db, Router::new());
+        let router = subgraph_app(schema, identify, db, Router::new(), metrics.clone());
         let listener = TcpListener::bind(&settings.subgraph.listen).await?;
         let port = listener.local_addr()?.port();
         let bus = draftr_common::stream::RedisStreamBus::from_settings(
@@ -74,6 +80,7 @@ impl App {
             router,
             service,
             bus,
+            metrics,
         })
     }
 
@@ -104,6 +111,11 @@ impl App {
         tracing::info!(port = self.port, "catalog subgraph listening");
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let projection = self.bus.map(|bus| {
+            self.metrics.watch_consumer(
+                bus.clone(),
+                draftr_common::events::reservation::TOPIC,
+                crate::projection::GROUP,
+            );
             tokio::spawn(crate::projection::run(
                 self.service.db().clone(),
                 bus,

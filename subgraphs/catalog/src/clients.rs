@@ -32,6 +32,11 @@ impl AuthClient {
         }))
     }
 
+    /// Counts calls and reports the breaker in `metrics` (see [`ServiceClient::with_metrics`]).
+    pub fn with_metrics(self, metrics: &draftr_common::metrics::SubgraphMetrics) -> Self {
+        Self(self.0.map(|client| client.with_metrics(metrics)))
+    }
+
     /// Tells auth that `user` now hosts a listing.
     pub async fn promote_to_host(&self, user: Uuid, request_id: &str) -> Result<(), CallError> {
         let Some(client) = &self.0 else {

@@ -7,6 +7,8 @@ use async_graphql::{
     ObjectType, ParseRequestError, Schema, SchemaBuilder, SimpleObject, SubscriptionType,
 };
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::{Extension, FromRequest, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
@@ -20,8 +22,10 @@ use crate::error::{ApiError, ApiResult, ErrorCode, ErrorCodes};
 use crate::http::RequestMeta;
 use crate::jwt::Viewer;
 use crate::limits::{INTROSPECTION_DEPTH, OperationLimits, RECURSION_LIMIT};
+use crate::metrics::{RequestMetrics, SubgraphMetrics, UNMATCHED_ROUTE};
 
-/// The limits every subgraph applies ([`LimitSettings`]; the router applies the same to the
+/// Request metrics ([`RequestMetrics`], first, so it sees every response as the client does),
+/// the limits every subgraph applies ([`LimitSettings`]; the router applies the same to the
 /// client's whole operation, and subgraphs must not trust that only the router reaches them),
 /// and no "Did you mean …?" suggestions, which would name `@inaccessible` operations to anyone
 /// who calls a subgraph directly.
@@ -41,6 +45,7 @@ where
     S: SubscriptionType + 'static,
 {
     let builder = builder
+        .extension(RequestMetrics)
         .extension(ErrorCodes)
         .extension(OperationLimits(*limits))
         .disable_suggestions()
@@ -305,6 +310,7 @@ async fn graphql_post<Q, M, S>(
     State(schema): State<Schema<Q, M, S>>,
     Extension(viewer): Extension<Viewer>,
     Extension(meta): Extension<RequestMeta>,
+    metrics: Option<Extension<Arc<SubgraphMetrics>>>,
     request: axum::extract::Request,
 ) -> Response
 where
@@ -334,12 +340,13 @@ where
         Ok(request) => request,
         Err(refusal) => return refusal.into_response(),
     };
-    GraphQLResponse::from(
-        schema
-            .execute(request.into_inner().data(viewer).data(meta))
-            .await,
-    )
-    .into_response()
+    let mut request = request.into_inner().data(viewer).data(meta);
+    crate::telemetry::record_operation(&request);
+    if let Some(Extension(metrics)) = metrics {
+        // Where [`RequestMetrics`] finds it.
+        request = request.data(metrics);
+    }
+    GraphQLResponse::from(schema.execute(request).await).into_response()
 }
 
 /// `POST /` runs GraphQL with the caller (from [`crate::http::identify`]) in the request data,
@@ -358,30 +365,91 @@ where
         .with_state(schema)
 }
 
-/// What every subgraph serves: GraphQL at `/` with the caller identified, `/health`, and
-/// `/ready` (its database answers), under the standard layers. `extra` adds a subgraph's own
-/// routes (auth's JWKS).
+/// What every subgraph serves: GraphQL at `/` with the caller identified, `/health`, `/ready`
+/// (its database answers) and `/metrics` (Prometheus, from `metrics`: this app's own
+/// registry), under the standard layers. `extra` adds a subgraph's own routes (auth's JWKS).
+/// Every request is counted by route and status class, and every GraphQL request by
+/// [`RequestMetrics`].
 pub fn subgraph_app<Q, M, S>(
     schema: Schema<Q, M, S>,
     identify: crate::http::Identify,
     db: sea_orm::DatabaseConnection,
     extra: Router,
+    metrics: Arc<SubgraphMetrics>,
 ) -> Router
 where
     Q: ObjectType + 'static,
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    let graphql = routes(schema).layer(axum::middleware::from_fn_with_state(
-        std::sync::Arc::new(identify),
-        crate::http::identify,
-    ));
-    crate::http::with_standard_layers(graphql.merge(extra).merge(crate::http::health_routes(
-        move || {
+    metrics.register_schema(&schema.sdl());
+    let graphql = routes(schema).layer(Extension(metrics.clone())).layer(
+        axum::middleware::from_fn_with_state(Arc::new(identify), crate::http::identify),
+    );
+    let scraped = metrics.clone();
+    let app = graphql
+        .merge(extra)
+        .merge(crate::http::health_routes(move || {
             let db = db.clone();
             async move { db.ping().await.map_err(|e| e.to_string()) }
-        },
-    )))
+        }))
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = scraped.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                        metrics.scrape().await,
+                    )
+                }
+            }),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            metrics.clone(),
+            count_http,
+        ))
+        .fallback(move || {
+            let metrics = metrics.clone();
+            async move {
+                metrics.record_http(UNMATCHED_ROUTE, StatusCode::NOT_FOUND.as_u16());
+                StatusCode::NOT_FOUND
+            }
+        });
+    crate::http::with_standard_layers(app)
+}
+
+/// Counts a matched request by its route pattern (never its raw path, which a client
+/// chooses). A request that never finishes here (the timeout dropped it, or it panicked; the
+/// outer layers answer 504 or 500) is counted as a 5xx.
+async fn count_http(
+    State(metrics): State<Arc<SubgraphMetrics>>,
+    route: axum::extract::MatchedPath,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    struct Unfinished<'a> {
+        metrics: &'a SubgraphMetrics,
+        route: &'a str,
+        done: bool,
+    }
+    impl Drop for Unfinished<'_> {
+        fn drop(&mut self) {
+            if !self.done {
+                self.metrics
+                    .record_http(self.route, StatusCode::INTERNAL_SERVER_ERROR.as_u16());
+            }
+        }
+    }
+    let mut guard = Unfinished {
+        metrics: &metrics,
+        route: route.as_str(),
+        done: false,
+    };
+    let response = next.run(request).await;
+    guard.done = true;
+    metrics.record_http(route.as_str(), response.status().as_u16());
+    response
 }
 
 #[cfg(test)]

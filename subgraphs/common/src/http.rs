@@ -126,15 +126,41 @@ pub fn with_standard_layers(router: Router) -> Router {
     // Each `Router::layer` wraps everything added before it, so the last one is outermost:
     // the request id is set first, so the span and every later layer see it.
     router
-        .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, Duration::from_secs(30)))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            Duration::from_secs(30),
+        ))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::new())
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
-        }))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| request_span(req)))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// The span of one request: its request id, method and path, the GraphQL operation once
+/// known ([`crate::telemetry::record_operation`]), and, where traces are exported, a child of
+/// the caller's span named in `traceparent` (the router's subgraph fetch, or the subgraph that
+/// called this one), so one booking is one trace. `trace_id` is filled only where this process
+/// exports nothing but the caller sent a trace context (the log lines then still name the
+/// router's trace); otherwise the JSON log lines take both ids from the span itself.
+pub fn request_span<B>(req: &http::Request<B>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    let span = tracing::info_span!(
+        "request",
+        otel.kind = "server",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
+        "graphql.operation.type" = tracing::field::Empty,
+        "graphql.operation.name" = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    crate::telemetry::set_remote_parent(&span, req.headers());
+    span
 }
 
 /// `/health`: the process answers. `/ready`: its dependencies answer too.

@@ -5,8 +5,8 @@
 //! how every GraphQL error gets an `extensions.code` ([`error`]), how a bearer token is verified
 //! with the auth service's public key only ([`jwt`]), how a database is opened on SQLite or
 //! PostgreSQL ([`db`]), where short-lived shared state lives ([`kv`]), how events travel
-//! ([`events`]) and how a subgraph is served ([`http`], [`graphql`]) and what one request may ask of it
-//! ([`limits`]).
+//! ([`events`]) and how a subgraph is served ([`http`], [`graphql`]), what one request may ask of it
+//! ([`limits`]) and what it reports to Prometheus ([`metrics`]).
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -18,6 +18,7 @@ pub mod http;
 pub mod jwt;
 pub mod kv;
 pub mod limits;
+pub mod metrics;
 pub mod service_client;
 pub mod stream;
 pub mod telemetry;

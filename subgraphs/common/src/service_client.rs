@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::http::{REQUEST_ID, SERVICE_TOKEN};
+use crate::metrics::{BreakerGauge, CallOutcome, DependencyMetrics};
 
 /// How hard to try before giving up on a dependency.
 #[derive(Debug, Clone, Deserialize)]
@@ -74,7 +75,19 @@ impl CallError {
     }
 }
 
-type Breaker = StateMachine<failure_policy::ConsecutiveFailures<backoff::Constant>, ()>;
+/// The breaker reports its state changes to `draftr_service_breaker_state` once the client
+/// has metrics ([`ServiceClient::with_metrics`]).
+type Breaker = StateMachine<failure_policy::ConsecutiveFailures<backoff::Constant>, BreakerGauge>;
+
+fn breaker(policy: &CallPolicy, gauge: BreakerGauge) -> Breaker {
+    Config::new()
+        .failure_policy(failure_policy::consecutive_failures(
+            policy.breaker_failures.max(1),
+            backoff::constant(Duration::from_millis(policy.breaker_open_ms)),
+        ))
+        .instrument(gauge)
+        .build()
+}
 
 /// A GraphQL client for one dependency, with the service credential, timeouts, retries and a
 /// circuit breaker.
@@ -85,6 +98,7 @@ pub struct ServiceClient {
     http: reqwest::Client,
     policy: CallPolicy,
     breaker: Breaker,
+    metrics: Option<DependencyMetrics>,
 }
 
 impl ServiceClient {
@@ -98,12 +112,7 @@ impl ServiceClient {
             .timeout(Duration::from_millis(policy.timeout_ms))
             .connect_timeout(Duration::from_millis(policy.timeout_ms.min(1_000)))
             .build()?;
-        let breaker = Config::new()
-            .failure_policy(failure_policy::consecutive_failures(
-                policy.breaker_failures.max(1),
-                backoff::constant(Duration::from_millis(policy.breaker_open_ms)),
-            ))
-            .build();
+        let breaker = breaker(&policy, BreakerGauge::default());
         Ok(Self {
             service,
             url,
@@ -111,7 +120,18 @@ impl ServiceClient {
             http,
             policy,
             breaker,
+            metrics: None,
         })
+    }
+
+    /// Counts every call's outcome (`draftr_service_calls_total`) and reports the breaker's
+    /// state (`draftr_service_breaker_state`) under this client's dependency name. Call before
+    /// the first call: the breaker starts closed again.
+    pub fn with_metrics(mut self, metrics: &crate::metrics::SubgraphMetrics) -> Self {
+        let dependency = metrics.dependency(self.service);
+        self.breaker = breaker(&self.policy, dependency.breaker_gauge());
+        self.metrics = Some(dependency);
+        self
     }
 
     /// Runs `query` and returns its `data`. Unavailability is retried (the callee is
@@ -122,6 +142,19 @@ impl ServiceClient {
         variables: Value,
         request_id: &str,
     ) -> Result<Value, CallError> {
+        let (outcome, result) = self.call_counted(query, variables, request_id).await;
+        if let Some(metrics) = &self.metrics {
+            metrics.call(outcome);
+        }
+        result
+    }
+
+    async fn call_counted(
+        &self,
+        query: &str,
+        variables: Value,
+        request_id: &str,
+    ) -> (CallOutcome, Result<Value, CallError>) {
         let body = serde_json::json!({ "query": query, "variables": variables });
         let attempts = self.policy.attempts.max(1);
         let mut last = None;
@@ -138,7 +171,7 @@ impl ServiceClient {
                 .call_with(CallError::is_unavailable, self.attempt(&body, request_id))
                 .await;
             match result {
-                Ok(data) => return Ok(data),
+                Ok(data) => return (CallOutcome::Ok, Ok(data)),
                 Err(failsafe::Error::Inner(err)) if err.is_unavailable() => {
                     tracing::warn!(
                         dependency = self.service,
@@ -148,29 +181,59 @@ impl ServiceClient {
                     );
                     last = Some(err);
                 }
-                Err(failsafe::Error::Inner(err)) => return Err(err),
+                Err(failsafe::Error::Inner(err)) => return (CallOutcome::Refused, Err(err)),
                 Err(failsafe::Error::Rejected) => {
-                    return Err(CallError::Unavailable {
-                        service: self.service,
-                        reason: "circuit breaker open after repeated failures".into(),
-                    });
+                    return (
+                        CallOutcome::Rejected,
+                        Err(CallError::Unavailable {
+                            service: self.service,
+                            reason: "circuit breaker open after repeated failures".into(),
+                        }),
+                    );
                 }
             }
         }
-        Err(last.unwrap_or_else(|| CallError::Unavailable {
-            service: self.service,
-            reason: "no attempt made".into(),
-        }))
+        (
+            CallOutcome::Unavailable,
+            Err(last.unwrap_or_else(|| CallError::Unavailable {
+                service: self.service,
+                reason: "no attempt made".into(),
+            })),
+        )
     }
 
+    /// One attempt, as a client span (`POST catalog`, …) whose context goes out in
+    /// `traceparent`: the callee's request span is its child, so the call is part of the
+    /// caller's trace. An unavailable dependency marks the span as an error; a typed refusal
+    /// is an answer, not a failure of the call.
     async fn attempt(&self, body: &Value, request_id: &str) -> Result<Value, CallError> {
+        let span = tracing::info_span!(
+            "service call",
+            otel.name = %format_args!("POST {}", self.service),
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            dependency = self.service,
+            request_id,
+        );
+        let result =
+            tracing::Instrument::instrument(self.send(body, request_id), span.clone()).await;
+        if matches!(result, Err(CallError::Unavailable { .. })) {
+            span.record("otel.status_code", "error");
+        }
+        result
+    }
+
+    async fn send(&self, body: &Value, request_id: &str) -> Result<Value, CallError> {
         let unavailable = |reason: String| CallError::Unavailable {
             service: self.service,
             reason,
         };
+        let mut trace_context = http::HeaderMap::new();
+        crate::telemetry::inject_context(&mut trace_context);
         let mut request = self
             .http
             .post(&self.url)
+            .headers(trace_context)
             .header(REQUEST_ID, request_id)
             .json(body);
         if let Some(token) = &self.token {
@@ -268,6 +331,40 @@ mod tests {
             );
         }
         assert_eq!(hits.load(Ordering::SeqCst), after_open);
+    }
+
+    #[tokio::test]
+    async fn outcomes_are_counted_and_the_breaker_state_is_reported() {
+        let (url, _) = failing_dependency().await;
+        let metrics = crate::metrics::SubgraphMetrics::new("test").unwrap();
+        let client = ServiceClient::new("dep", url, None, policy())
+            .unwrap()
+            .with_metrics(&metrics);
+        let series = |name: &str, outcome: Option<&str>| {
+            let text = metrics.encode();
+            let wanted = match outcome {
+                Some(o) => {
+                    format!("{name}{{dependency=\"dep\",outcome=\"{o}\",subgraph=\"test\"}} ")
+                }
+                None => format!("{name}{{dependency=\"dep\",subgraph=\"test\"}} "),
+            };
+            text.lines()
+                .find_map(|l| l.strip_prefix(&wanted))
+                .unwrap_or_else(|| panic!("{wanted} in {text}"))
+                .to_owned()
+        };
+        assert_eq!(series("draftr_service_breaker_state", None), "0");
+        let _ = client.call("{ x }", Value::Null, "r1").await;
+        let _ = client.call("{ x }", Value::Null, "r2").await;
+        let _ = client.call("{ x }", Value::Null, "r3").await;
+        // Three failed attempts; then the fourth opens the breaker, which refuses what follows.
+        assert_eq!(
+            series("draftr_service_calls_total", Some("unavailable")),
+            "1"
+        );
+        assert_eq!(series("draftr_service_calls_total", Some("rejected")), "2");
+        assert_eq!(series("draftr_service_calls_total", Some("ok")), "0");
+        assert_eq!(series("draftr_service_breaker_state", None), "2", "open");
     }
 
     #[tokio::test]

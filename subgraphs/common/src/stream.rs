@@ -22,7 +22,7 @@ use fred::types::streams::XReadResponse;
 use fred::types::{ClusterHash, CustomCommand};
 use tokio::sync::mpsc;
 
-use crate::events::{Delivery, Event, EventBus};
+use crate::events::{Backlog, Delivery, Event, EventBus};
 
 /// Publishes `ARGV[3]` to stream `KEYS[1]` unless marker `KEYS[2]` exists; sets the marker.
 const PUBLISH_ONCE: &str = r"
@@ -162,6 +162,27 @@ impl EventBus for RedisStreamBus {
         Ok(())
     }
 
+    /// From `XINFO GROUPS`: the group's `lag` (Redis 7) and `pending`.
+    async fn backlog(&self, topic: &str, group: &str) -> anyhow::Result<Option<Backlog>> {
+        let groups: Value = self.publisher.xinfo_groups(self.stream_key(topic)).await?;
+        let Value::Array(groups) = groups else {
+            return Ok(None);
+        };
+        Ok(groups
+            .iter()
+            .find(|g| {
+                info_field(g, "name")
+                    .and_then(|v| v.as_str())
+                    .is_some_and(|name| name == group)
+            })
+            .map(|g| Backlog {
+                lag: info_field(g, "lag").and_then(|v| v.as_u64()),
+                pending: info_field(g, "pending")
+                    .and_then(|v| v.as_u64())
+                    .unwrap_or(0),
+            }))
+    }
+
     async fn generation(&self) -> anyhow::Result<Option<String>> {
         // Set once per Redis lifetime: a Redis that restarted empty gets a new one.
         let fresh = uuid::Uuid::new_v4().to_string();
@@ -281,6 +302,21 @@ impl EventBus for RedisStreamBus {
             }
         });
         Ok(rx)
+    }
+}
+
+/// Field `key` of one `XINFO GROUPS` entry: a map (RESP3) or a flat key-value array (RESP2).
+fn info_field<'a>(entry: &'a Value, key: &str) -> Option<&'a Value> {
+    match entry {
+        Value::Map(map) => map
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v),
+        Value::Array(items) => items
+            .chunks(2)
+            .find(|pair| pair[0].as_str().is_some_and(|k| k == key))
+            .and_then(|pair| pair.get(1)),
+        _ => None,
     }
 }
 

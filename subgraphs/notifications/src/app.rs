@@ -11,6 +11,7 @@ use draftr_common::graphql::subgraph_app;
 use draftr_common::http::serve;
 use draftr_common::jwt::KeySource;
 use draftr_common::kv::KvStore;
+use draftr_common::metrics::{NotificationMetrics, SubgraphMetrics};
 use draftr_common::service_client::ServiceClient;
 use draftr_notifications_migration::MigratorTrait;
 use sea_orm::DatabaseConnection;
@@ -19,6 +20,7 @@ use tokio::net::TcpListener;
 
 use crate::config::NotificationsSettings;
 use crate::consumer::Consumer;
+use crate::domain::EmailStatus;
 use crate::live::LiveHub;
 use crate::mailer::{Mailer, Transport};
 use crate::service::NotificationService;
@@ -33,6 +35,27 @@ pub struct App {
     consumer: Arc<Consumer>,
     mailer: Arc<Mailer>,
     bus: Option<Arc<dyn EventBus>>,
+    metrics: Arc<SubgraphMetrics>,
+}
+
+/// Reads the emails by status at every metrics scrape (`draftr_emails`). A status with no
+/// rows is 0, not left at its last count.
+fn watch_emails(metrics: &SubgraphMetrics, emails: &NotificationMetrics, db: DatabaseConnection) {
+    let emails = emails.clone();
+    metrics.refresh_at_scrape("emails", move || {
+        let (db, emails) = (db.clone(), emails.clone());
+        async move {
+            let counts = crate::store::queries::count_by_status(&db).await?;
+            for status in EmailStatus::ALL {
+                let n = counts
+                    .iter()
+                    .find(|(s, _)| s == status.as_str())
+                    .map_or(0, |(_, n)| *n);
+                emails.set_emails(status.as_str(), u64::try_from(n).unwrap_or(0));
+            }
+            Ok(())
+        }
+    });
 }
 
 /// Applies the notifications migrations (also run by `draftr migrate`).
@@ -73,18 +96,24 @@ impl App {
             Duration::from_millis(settings.reclaim_idle_ms.max(100)),
         )
         .await?;
+        let metrics = SubgraphMetrics::new("notifications")?;
+        let statuses = EmailStatus::ALL.map(EmailStatus::as_str);
+        let notification_metrics = NotificationMetrics::register(&metrics, &statuses)?;
+        watch_emails(&metrics, &notification_metrics, db.clone());
         let auth = ServiceClient::new(
             "auth",
             settings.auth_url.clone(),
             settings.subgraph.service_token.clone(),
             settings.calls.clone(),
-        )?;
+        )?
+        .with_metrics(&metrics);
         let service = Arc::new(NotificationService::new(db.clone()));
         let consumer = Arc::new(Consumer::new(service.clone(), hub.clone(), auth));
         let mailer = Arc::new(Mailer::new(
             db.clone(),
             Transport::from_settings(&settings.mail)?,
             settings.mail.clone(),
+            notification_metrics.clone(),
         ));
         let schema = crate::graphql::schema(service, hub.clone(), &settings.subgraph.limits);
         let ws_routes = crate::socket::routes(
@@ -92,8 +121,9 @@ impl App {
             identify.verifier.clone(),
             &settings.allowed_origins,
             &settings.socket,
+            notification_metrics,
         )?;
-        let router = subgraph_app(schema, identify, db.clone(), ws_routes);
+        let router = subgraph_app(schema, identify, db.clone(), ws_routes, metrics.clone());
         let listener = TcpListener::bind(&settings.subgraph.listen).await?;
         let port = listener.local_addr()?.port();
         Ok(Self {
@@ -106,6 +136,7 @@ impl App {
             consumer,
             mailer,
             bus,
+            metrics,
         })
     }
 
@@ -143,11 +174,18 @@ impl App {
             draftr_common::http::stopped(stop_tx.subscribe()),
         ))];
         match self.bus {
-            Some(bus) => workers.push(tokio::spawn(crate::consumer::run(
-                self.consumer.clone(),
-                bus,
-                draftr_common::http::stopped(stop_tx.subscribe()),
-            ))),
+            Some(bus) => {
+                self.metrics.watch_consumer(
+                    bus.clone(),
+                    draftr_common::events::reservation::TOPIC,
+                    crate::consumer::GROUP,
+                );
+                workers.push(tokio::spawn(crate::consumer::run(
+                    self.consumer.clone(),
+                    bus,
+                    draftr_common::http::stopped(stop_tx.subscribe()),
+                )))
+            }
             None => tracing::warn!(
                 "no event bus configured: no reservation events will arrive (set DRAFTR_NOTIFICATIONS__REDIS__URL)"
             ),

@@ -16,6 +16,8 @@ use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 use sea_orm::DatabaseConnection;
 use secrecy::ExposeSecret;
 
+use draftr_common::metrics::NotificationMetrics;
+
 use crate::config::MailSettings;
 use crate::domain::EmailStatus;
 use crate::smtp::{SmtpSender, SmtpTarget};
@@ -72,6 +74,8 @@ pub struct Mailer {
     db: DatabaseConnection,
     transport: Transport,
     settings: MailSettings,
+    /// `draftr_email_sends_total`.
+    metrics: NotificationMetrics,
 }
 
 /// `<row id@notifications.draftr>`: the same for every attempt at the same email, so a resend
@@ -81,11 +85,17 @@ pub fn message_id(row: &notifications::Model) -> String {
 }
 
 impl Mailer {
-    pub fn new(db: DatabaseConnection, transport: Transport, settings: MailSettings) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        transport: Transport,
+        settings: MailSettings,
+        metrics: NotificationMetrics,
+    ) -> Self {
         Self {
             db,
             transport,
             settings,
+            metrics,
         }
     }
 
@@ -146,6 +156,7 @@ impl Mailer {
             match result {
                 Ok(()) => {
                     queries::mark_sent(&self.db, row.id).await?;
+                    self.metrics.email_send("sent");
                     tracing::info!(notification.id = %row.id, notification.kind = %row.kind, "email sent");
                     sent += 1;
                 }
@@ -159,6 +170,8 @@ impl Mailer {
                     };
                     let next = Utc::now() + self.backoff(attempts - 1);
                     queries::mark_unsent(&self.db, row.id, status, next, &e.to_string()).await?;
+                    self.metrics
+                        .email_send(if give_up { "failed" } else { "retrying" });
                     tracing::warn!(notification.id = %row.id, attempts, error = %e, give_up, "email not sent");
                 }
             }

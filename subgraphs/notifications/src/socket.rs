@@ -59,6 +59,8 @@ use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep, interval_at, sle
 use tokio_stream::wrappers::ReceiverStream;
 use uuid::Uuid;
 
+use draftr_common::metrics::{IntGauge, NotificationMetrics};
+
 use crate::config::SocketSettings;
 use crate::graphql::NotificationsSchema;
 
@@ -85,6 +87,8 @@ struct SocketState {
     origins: regex::Regex,
     limits: Limits,
     connections: Arc<Connections>,
+    /// `draftr_live_connections` and `draftr_live_subscriptions`.
+    metrics: NotificationMetrics,
 }
 
 /// [`SocketSettings`] as durations.
@@ -118,6 +122,7 @@ pub fn routes(
     verifier: Arc<TokenVerifier>,
     allowed_origins: &str,
     settings: &SocketSettings,
+    metrics: NotificationMetrics,
 ) -> anyhow::Result<axum::Router> {
     settings.validate()?;
     let origins = regex::Regex::new(allowed_origins).map_err(|e| {
@@ -131,6 +136,7 @@ pub fn routes(
             origins,
             limits: Limits::from(settings),
             connections: Arc::default(),
+            metrics,
         }))
 }
 
@@ -343,12 +349,43 @@ struct Connection {
     session: Option<Session>,
     operations: HashMap<String, Operation>,
     /// Subscriptions async-graphql holds for this socket (the sum of `Operation::running`).
-    running: usize,
+    running: Held,
     init_deadline: Pin<Box<Sleep>>,
     expiry: Pin<Box<Sleep>>,
     idle: Pin<Box<Sleep>>,
     pings: Interval,
     checks: Interval,
+}
+
+/// A count this socket holds in a gauge, given back when the socket ends, however it ends.
+struct Held {
+    n: usize,
+    gauge: IntGauge,
+}
+
+impl Held {
+    fn new(gauge: IntGauge) -> Self {
+        Self { n: 0, gauge }
+    }
+    fn get(&self) -> usize {
+        self.n
+    }
+    fn inc(&mut self) {
+        self.n += 1;
+        self.gauge.inc();
+    }
+    fn dec(&mut self) {
+        if self.n > 0 {
+            self.n -= 1;
+            self.gauge.dec();
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.gauge.sub(i64::try_from(self.n).unwrap_or(i64::MAX));
+    }
 }
 
 /// Runs one socket until it ends, then closes it with its code and logs why.
@@ -358,6 +395,9 @@ async fn serve(
     protocol: WebSocketProtocols,
     header_token: Option<String>,
 ) {
+    let mut open = Held::new(state.metrics.live_connections.clone());
+    open.inc();
+    let connection_state_subscriptions = state.metrics.live_subscriptions.clone();
     let (input, queued) = mpsc::channel(INPUT_QUEUE);
     let (viewer, verified) = oneshot::channel::<Viewer>();
     let subscriptions = Subscriptions::from_message_stream(
@@ -393,7 +433,7 @@ async fn serve(
         acked: false,
         session: None,
         operations: HashMap::new(),
-        running: 0,
+        running: Held::new(connection_state_subscriptions),
         init_deadline: Box::pin(sleep_until(now + limits.init_timeout)),
         expiry: Box::pin(sleep_until(now + limits.init_timeout)),
         idle: Box::pin(sleep_until(now + limits.idle_timeout)),
@@ -597,7 +637,7 @@ impl Connection {
                 if let Entry::Occupied(mut op) = self.operations.entry(id) {
                     let op_ref = op.get_mut();
                     op_ref.running = op_ref.running.saturating_sub(1);
-                    self.running = self.running.saturating_sub(1);
+                    self.running.dec();
                     if op_ref.running == 0 {
                         op.remove();
                     }
@@ -644,13 +684,13 @@ impl Connection {
                     _ => false,
                 };
                 if !replaces {
-                    if self.running >= self.state.limits.max_subscriptions {
+                    if self.running.get() >= self.state.limits.max_subscriptions {
                         return Ok(Some(self.rate_limited(&id)));
                     }
                     let op = self.operations.entry(id.clone()).or_default();
                     op.active = true;
                     op.running += 1;
-                    self.running += 1;
+                    self.running.inc();
                 }
                 ClientMessage::Start { id, payload }
             }

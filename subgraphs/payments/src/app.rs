@@ -78,7 +78,8 @@ impl App {
             service.clone(),
             settings.provider.stripe_webhook_secret.clone(),
         );
-        let router = subgraph_app(schema, identify, db, webhooks);
+        let metrics = draftr_common::metrics::SubgraphMetrics::new("payments")?;
+        let router = subgraph_app(schema, identify, db, webhooks, metrics);
         let listener = TcpListener::bind(&settings.subgraph.listen).await?;
         let port = listener.local_addr()?.port();
         Ok(Self {

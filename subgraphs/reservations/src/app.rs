@@ -11,6 +11,7 @@ use draftr_common::graphql::subgraph_app;
 use draftr_common::http::serve;
 use draftr_common::jwt::KeySource;
 use draftr_common::kv::KvStore;
+use draftr_common::metrics::{ReservationMetrics, SubgraphMetrics};
 use draftr_reservations_migration::MigratorTrait;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
@@ -28,6 +29,36 @@ pub struct App {
     reconcile_every: Duration,
     bus: Option<Arc<dyn EventBus>>,
     relay_every: Duration,
+}
+
+/// Reads the compensations still pending and the outbox backlog at every metrics scrape.
+fn watch_backlogs(metrics: &SubgraphMetrics, service: &Arc<ReservationService>) {
+    let s = service.clone();
+    metrics.refresh_at_scrape("compensations", move || {
+        let s = s.clone();
+        async move {
+            let n = s.compensations_pending().await?;
+            s.metrics()
+                .compensations_pending
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+            Ok(())
+        }
+    });
+    let s = service.clone();
+    metrics.refresh_at_scrape("outbox", move || {
+        let s = s.clone();
+        async move {
+            let (unpublished, oldest) = crate::relay::backlog(s.db()).await?;
+            let m = s.metrics();
+            m.outbox_unpublished
+                .set(i64::try_from(unpublished).unwrap_or(i64::MAX));
+            let age = oldest.map_or(0.0, |t| {
+                (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1_000.0
+            });
+            m.outbox_oldest_age.set(age);
+            Ok(())
+        }
+    });
 }
 
 /// Applies the reservations migrations (also run by `draftr migrate`).
@@ -53,24 +84,34 @@ impl App {
             draftr_common::db::connect_counted(&settings.subgraph.database).await?;
         migrate(&db).await?;
         let identify = settings.subgraph.identify(keys, kv).await?;
-        let catalog = Arc::new(CatalogClient::new(
-            settings.catalog_url.clone(),
-            settings.subgraph.service_token.clone(),
-            settings.calls.clone(),
-        )?);
-        let payments = Arc::new(PaymentsClient::new(
-            settings.payments_url.clone(),
-            settings.subgraph.service_token.clone(),
-            settings.calls.clone(),
-        )?);
+        let metrics = SubgraphMetrics::new("reservations")?;
+        let booking_metrics = ReservationMetrics::register(&metrics)?;
+        let catalog = Arc::new(
+            CatalogClient::new(
+                settings.catalog_url.clone(),
+                settings.subgraph.service_token.clone(),
+                settings.calls.clone(),
+            )?
+            .with_metrics(&metrics),
+        );
+        let payments = Arc::new(
+            PaymentsClient::new(
+                settings.payments_url.clone(),
+                settings.subgraph.service_token.clone(),
+                settings.calls.clone(),
+            )?
+            .with_metrics(&metrics),
+        );
         let service = Arc::new(ReservationService::new(
             db.clone(),
             catalog,
             payments,
             settings.booking.clone(),
+            booking_metrics,
         ));
+        watch_backlogs(&metrics, &service);
         let schema = crate::graphql::schema(service.clone(), &settings.subgraph.limits);
-        let router = subgraph_app(schema, identify, db, axum::Router::new());
+        let router = subgraph_app(schema, identify, db, axum::Router::new(), metrics);
         let listener = TcpListener::bind(&settings.subgraph.listen).await?;
         let port = listener.local_addr()?.port();
         Ok(Self {

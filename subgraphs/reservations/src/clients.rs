@@ -43,6 +43,11 @@ impl CatalogClient {
         Ok(Self(ServiceClient::new("catalog", url, token, policy)?))
     }
 
+    /// Counts calls and reports the breaker in `metrics` (see [`ServiceClient::with_metrics`]).
+    pub fn with_metrics(self, metrics: &draftr_common::metrics::SubgraphMetrics) -> Self {
+        Self(self.0.with_metrics(metrics))
+    }
+
     /// `None` when the property does not exist.
     pub async fn quote(
         &self,
@@ -184,6 +189,11 @@ impl PaymentsClient {
         policy: CallPolicy,
     ) -> anyhow::Result<Self> {
         Ok(Self(ServiceClient::new("payments", url, token, policy)?))
+    }
+
+    /// Counts calls and reports the breaker in `metrics` (see [`ServiceClient::with_metrics`]).
+    pub fn with_metrics(self, metrics: &draftr_common::metrics::SubgraphMetrics) -> Self {
+        Self(self.0.with_metrics(metrics))
     }
 
     pub async fn authorize(

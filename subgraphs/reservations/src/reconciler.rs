@@ -36,7 +36,18 @@ pub async fn run(
 ) {
     tokio::pin!(stop);
     loop {
-        match reconcile(&service).await {
+        let result = reconcile(&service).await;
+        let metrics = service.metrics();
+        match &result {
+            Ok(pass) => {
+                metrics.reconciled("finished", pass.finished);
+                metrics.reconciled("released", pass.released);
+                metrics.reconciled("captured", pass.captured);
+                metrics.reconciled("compensated", pass.compensated);
+            }
+            Err(_) => metrics.reconciler_failed_passes.inc(),
+        }
+        match result {
             Ok(pass) if pass != Pass::default() => {
                 tracing::info!(
                     finished = pass.finished,

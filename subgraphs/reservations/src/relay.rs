@@ -17,7 +17,10 @@ use std::time::Duration;
 use chrono::Utc;
 use draftr_common::events::{Event, EventBus};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 
 use crate::store::outbox;
 
@@ -98,6 +101,26 @@ fn event_of(row: &outbox::Model) -> anyhow::Result<Event> {
         payload: serde_json::from_str(&row.payload)?,
         occurred_at: row.created_at,
     })
+}
+
+/// What waits in the outbox: how many rows are unpublished, and when the oldest was written.
+/// Read at every metrics scrape (`draftr_outbox_unpublished`,
+/// `draftr_outbox_oldest_unpublished_age_seconds`), so it shows a backlog even where no relay
+/// runs (no event bus configured).
+pub async fn backlog(
+    db: &DatabaseConnection,
+) -> anyhow::Result<(u64, Option<chrono::DateTime<Utc>>)> {
+    let unpublished = || outbox::Entity::find().filter(outbox::Column::PublishedAt.is_null());
+    let count = unpublished().count(db).await?;
+    let oldest = match count {
+        0 => None,
+        _ => unpublished()
+            .order_by_asc(outbox::Column::CreatedAt)
+            .one(db)
+            .await?
+            .map(|row| row.created_at),
+    };
+    Ok((count, oldest))
 }
 
 /// Relays every `interval` until `stop`.

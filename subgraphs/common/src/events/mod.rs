@@ -95,6 +95,21 @@ pub trait EventBus: Send + Sync + 'static {
     async fn generation(&self) -> anyhow::Result<Option<String>> {
         Ok(None)
     }
+    /// How far consumer group `group` is behind on `topic` (for metrics). `None`: this bus
+    /// cannot tell (the in-process bus).
+    async fn backlog(&self, _topic: &str, _group: &str) -> anyhow::Result<Option<Backlog>> {
+        Ok(None)
+    }
+}
+
+/// A consumer group's backlog on one topic.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Entries not yet delivered to the group; `None` when the bus cannot count them (Redis
+    /// cannot after some trims and deletions).
+    pub lag: Option<u64>,
+    /// Entries delivered to the group and not acknowledged yet.
+    pub pending: u64,
 }
 
 /// Joins consumer group `group` on `topic` and hands every event to `handle` until `stop`:

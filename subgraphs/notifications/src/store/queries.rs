@@ -55,6 +55,18 @@ pub async fn count_of_user(db: &impl ConnectionTrait, user: Uuid) -> Result<u64,
         .await
 }
 
+/// Rows per status (for metrics), in one grouped count.
+pub async fn count_by_status(db: &impl ConnectionTrait) -> Result<Vec<(String, i64)>, DbErr> {
+    Entity::find()
+        .select_only()
+        .column(Column::Status)
+        .column_as(Column::Id.count(), "n")
+        .group_by(Column::Status)
+        .into_tuple::<(String, i64)>()
+        .all(db)
+        .await
+}
+
 /// Puts rows left SENDING since before `claimed_before` (by a mailer that died) back in the
 /// queue as RETRYING.
 pub async fn requeue_abandoned(

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use chrono::{NaiveDate, Utc};
 use draftr_common::ErrorCode;
 use draftr_common::db::is_deadlock;
+use draftr_common::metrics::BookingOutcome;
 use draftr_common::service_client::CallError;
 use sea_orm::Set;
 use uuid::Uuid;
@@ -63,8 +64,20 @@ impl ReservationService {
     }
 
     /// The booking saga. A repeat with the same idempotency key returns the first attempt's
-    /// reservation (or its error) and never charges again.
+    /// reservation (or its error) and never charges again. Every answer is counted by outcome
+    /// (`draftr_bookings_total`).
     pub async fn create(
+        self: &Arc<Self>,
+        guest: Uuid,
+        req: BookingRequest,
+        request_id: &str,
+    ) -> Result<Reservation, Error> {
+        let result = self.book(guest, req, request_id).await;
+        self.metrics.booking(outcome(&result));
+        result
+    }
+
+    async fn book(
         self: &Arc<Self>,
         guest: Uuid,
         req: BookingRequest,
@@ -303,6 +316,21 @@ pub(super) fn authorize_call(held: &Reservation) -> AuthorizeCall<'_> {
     }
 }
 
+/// How a booking request ended, for `draftr_bookings_total`.
+fn outcome(result: &Result<Reservation, Error>) -> BookingOutcome {
+    match result {
+        Ok(r) if r.status == ReservationStatus::Confirmed.as_str() => BookingOutcome::Confirmed,
+        Ok(_) => BookingOutcome::Replayed,
+        Err(Error::BookingConflict) => BookingOutcome::Conflict,
+        Err(Error::PaymentDeclined(_)) => BookingOutcome::Declined,
+        Err(Error::PaymentUnavailable(_)) => BookingOutcome::Unavailable,
+        Err(Error::CatalogUnavailable(_)) => BookingOutcome::CatalogUnavailable,
+        Err(Error::Invalid { .. } | Error::Forbidden(_)) => BookingOutcome::Invalid,
+        Err(Error::NotFound | Error::PropertyNotFound) => BookingOutcome::NotFound,
+        Err(Error::Db(_) | Error::Internal(_)) => BookingOutcome::Error,
+    }
+}
+
 /// What is recorded, and what the guest is told, when payments refuses an authorization.
 fn refusal(code: &str, message: String) -> (FailureCode, Error) {
     if code == ErrorCode::PaymentDeclined.as_str() {
@@ -535,6 +563,43 @@ mod tests {
             ..first.clone()
         };
         assert!(matches!(replayed(strange, &same), Err(Error::Internal(_))));
+    }
+
+    #[test]
+    fn every_answer_is_counted_under_its_outcome() {
+        let confirmed = Reservation {
+            status: "CONFIRMED".into(),
+            ..row()
+        };
+        let cancelled = Reservation {
+            status: "CANCELLED".into(),
+            ..row()
+        };
+        assert_eq!(outcome(&Ok(confirmed)), BookingOutcome::Confirmed);
+        assert_eq!(outcome(&Ok(cancelled)), BookingOutcome::Replayed);
+        for (err, expected) in [
+            (Error::BookingConflict, BookingOutcome::Conflict),
+            (
+                Error::PaymentDeclined("no".into()),
+                BookingOutcome::Declined,
+            ),
+            (
+                Error::PaymentUnavailable("later"),
+                BookingOutcome::Unavailable,
+            ),
+            (
+                Error::CatalogUnavailable("down".into()),
+                BookingOutcome::CatalogUnavailable,
+            ),
+            (
+                Error::invalid("guests", "too many"),
+                BookingOutcome::Invalid,
+            ),
+            (Error::PropertyNotFound, BookingOutcome::NotFound),
+            (Error::Internal(anyhow::anyhow!("x")), BookingOutcome::Error),
+        ] {
+            assert_eq!(outcome(&Err(err)), expected);
+        }
     }
 
     #[test]

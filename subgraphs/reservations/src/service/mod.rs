@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
+use draftr_common::metrics::ReservationMetrics;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
@@ -64,6 +65,7 @@ pub struct ReservationService {
     catalog: Arc<CatalogClient>,
     payments: Arc<PaymentsClient>,
     rules: BookingSettings,
+    metrics: ReservationMetrics,
 }
 
 impl ReservationService {
@@ -72,17 +74,29 @@ impl ReservationService {
         catalog: Arc<CatalogClient>,
         payments: Arc<PaymentsClient>,
         rules: BookingSettings,
+        metrics: ReservationMetrics,
     ) -> Self {
         Self {
             db,
             catalog,
             payments,
             rules,
+            metrics,
         }
     }
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// Where bookings, reconciler actions and the outbox are counted.
+    pub fn metrics(&self) -> &ReservationMetrics {
+        &self.metrics
+    }
+
+    /// Failed or cancelled reservations whose payment is still to be voided or refunded.
+    pub async fn compensations_pending(&self) -> Result<u64, Error> {
+        queries::count_awaiting_compensation(&self.db).await
     }
 
     fn stay_rules(&self) -> StayRules {

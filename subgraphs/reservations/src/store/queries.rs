@@ -143,6 +143,15 @@ pub async fn uncaptured(db: &impl ConnectionTrait) -> Result<Vec<Reservation>, E
         .await?)
 }
 
+/// How many failed or cancelled bookings still have a payment to void or refund (for
+/// metrics; the reconciler reads them in batches with [`awaiting_compensation`]).
+pub async fn count_awaiting_compensation(db: &impl ConnectionTrait) -> Result<u64, Error> {
+    Ok(Entity::find()
+        .filter(Column::CompensationPending.eq(true))
+        .count(db)
+        .await?)
+}
+
 /// Failed or cancelled bookings whose payment still has to be voided or refunded.
 pub async fn awaiting_compensation(db: &impl ConnectionTrait) -> Result<Vec<Reservation>, Error> {
     Ok(Entity::find()
