@@ -53,6 +53,8 @@ RULES = {
     "(podSelector {}, Ingress and Egress, no rules)",
     "hpa-pdb": "a Deployment without an autoscaling/v2 HPA on CPU and a PodDisruptionBudget",
     "replicas": "a Deployment that may run fewer replicas than the overlay's minimum",
+    "process-local": "a payments Deployment on the simulated provider (its payments live in "
+    "one process's memory) that may run more than one replica",
 }
 
 # Containers allowed to relax the hardening rules, by overlay: (kind, workload, container) ->
@@ -289,7 +291,53 @@ def check(docs: list[dict], allow: dict | None = None, min_replicas: int | None 
                     out.append(Violation("replicas", ref(h), f"minReplicas {low} < {min_replicas}"))
             if replicas is None and not mine:
                 out.append(Violation("replicas", ref(dep), f"runs 1 replica (no replicas, no HPA) < {min_replicas}"))
+        # The simulated provider keeps its PaymentIntents in the memory of the replica that made
+        # them: a capture or refund reaching another replica finds nothing, and ids repeat across
+        # replicas. It is correct with exactly one payments process, as in `draftr run`.
+        provider = env_value(dep, docs, "DRAFTR_PAYMENTS__PROVIDER__KIND")
+        if is_payments(dep) and (provider or "simulated") == "simulated":
+            most = max(
+                [(dep.get("spec") or {}).get("replicas") or 1]
+                + [(h.get("spec") or {}).get("maxReplicas", 1) for h in mine]
+            )
+            if most > 1:
+                out.append(
+                    Violation("process-local", ref(dep), f"simulated payment provider with up to {most} replicas")
+                )
     return out
+
+
+def is_payments(dep: dict) -> bool:
+    _, spec = pod_template(dep)
+    return any(
+        "payments" in (c.get("args") or []) or "payments" in (c.get("command") or [])
+        for c in containers(spec, init=False)
+    )
+
+
+def env_value(dep: dict, docs: list[dict], name: str) -> str | None:
+    """What `name` is in the Deployment's containers: `env` wins over `envFrom` ConfigMaps."""
+    _, spec = pod_template(dep)
+    ns = namespace(dep)
+    config_maps = {
+        (namespace(d), (d.get("metadata") or {}).get("name")): d.get("data") or {}
+        for d in docs
+        if d.get("kind") == "ConfigMap"
+    }
+    for c in containers(spec, init=False):
+        for e in c.get("env") or []:
+            if e.get("name") == name and "value" in e:
+                return e["value"]
+        found = None
+        # Of several envFrom sources, the last one that sets the name wins.
+        for source in c.get("envFrom") or []:
+            ref_ = (source.get("configMapRef") or {}).get("name")
+            data = config_maps.get((ns, ref_), {})
+            if name in data:
+                found = data[name]
+        if found is not None:
+            return found
+    return None
 
 
 def load(path: pathlib.Path) -> list[dict]:

@@ -1,6 +1,6 @@
 //! Payments against an HTTP server that speaks Stripe's API and behaves as Stripe documents
-//! (`crate::stripe`: stored answers by `Idempotency-Key`, 500s included, forgotten after 24
-//! hours), and Stripe's webhooks.
+//! (`draftr_test_support::stripe`: stored answers by `Idempotency-Key`, 500s included,
+//! forgotten after 24 hours), and Stripe's webhooks.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +16,7 @@ use wiremock::MockServer;
 
 use crate::booking::{book, booking, new_listing};
 use crate::helpers::{Options, SERVICE_TOKEN, TestApp, WEBHOOK_SECRET, spawn, spawn_custom};
-use crate::stripe::{FakeStripe, Fault, Op};
+use draftr_test_support::stripe::{FakeStripe, Fault, KEY_TTL, Op};
 
 test_on_both_backends!(
     a_booking_with_the_stripe_provider_charges_once_despite_a_failed_capture,
@@ -319,7 +319,7 @@ async fn authorize_answered_500_then_retry(backend: Backend, expire: bool) -> Fa
     assert_eq!(creates(&fake), 1);
 
     fake.advance(if expire {
-        crate::stripe::KEY_TTL + Duration::from_secs(3600)
+        KEY_TTL + Duration::from_secs(3600)
     } else {
         Duration::from_secs(60)
     });
@@ -466,7 +466,7 @@ async fn authorized_then_canceled(app: &TestApp, event_id: &str) -> (uuid::Uuid,
         "created": 1_790_000_000, "livemode": false, "pending_webhooks": 1,
         "request": { "id": null, "idempotency_key": null },
         "type": "payment_intent.canceled",
-        "data": { "object": crate::stripe::payment_intent(&provider_ref, 5000, "eur", "canceled") },
+        "data": { "object": draftr_test_support::stripe::payment_intent(&provider_ref, 5000, "eur", "canceled") },
     })
     .to_string();
     (reservation, event)

@@ -5,18 +5,34 @@
 //! - every answer to a POST with an `Idempotency-Key` is stored under the key, **500s
 //!   included**, and replayed for a repeat of the key; a repeat with other parameters is
 //!   refused (400 `idempotency_error`); keys are forgotten after 24 hours;
+//! - Stripe's test payment methods: [`ACCEPTED`] ones authorize, `pm_card_chargeDeclined…`
+//!   ones decline, any other id is refused (400 `resource_missing`, "No such PaymentMethod"),
+//!   as the simulated provider does;
 //! - a declined card still creates a PaymentIntent (`requires_payment_method`, with
 //!   `last_payment_error`) and answers 402;
 //! - capturing or voiding a PaymentIntent that is past that state answers 400
 //!   `payment_intent_unexpected_state`;
-//! - search (`metadata['reservation_id']:'…'`) may lag behind writes by a set amount.
+//! - search (`metadata['reservation_id']:'…'`) is consistent at once unless told to lag behind
+//!   writes ([`FakeStripe::set_search_lag`]).
 //!
 //! Time is virtual: [`FakeStripe::advance`] moves it, so "the key has expired" takes no wait.
 //! Faults are injected per operation: a 500 before anything happens, or after the change
 //! took effect (the worst case: it happened and nobody was told).
+//!
+//! One stand-in serves both kinds of test: a provider in the test process (`tests/api`
+//! payments) and a [`Cluster`](crate::cluster::Cluster)'s payments replicas, separate
+//! processes that reach it by its URL. The cluster cannot use the simulated provider: that one
+//! keeps its PaymentIntents in the memory of the payments process that made them, so with two
+//! replicas an authorization made by one is unknown to the other, and a replica that is killed
+//! takes its authorizations with it. In production the replicas share Stripe; here they share
+//! this.
+//!
+//! A request the stand-in does not model (another route, another search, a missing parameter)
+//! is answered as Stripe would answer it (4xx `invalid_request_error`), so a caller that
+//! strays fails its test rather than a server thread.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -24,6 +40,17 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 /// How long Stripe keeps an idempotency key.
 pub const KEY_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Payment methods that authorize (Stripe's test cards).
+pub const ACCEPTED: &[&str] = &[
+    "pm_card_visa",
+    "pm_card_visa_debit",
+    "pm_card_mastercard",
+    "pm_card_amex",
+];
+
+/// The prefix of Stripe's test payment methods that decline.
+const DECLINED_PREFIX: &str = "pm_card_chargeDeclined";
 
 /// Which call a fault applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,13 +70,17 @@ pub enum Fault {
     After,
 }
 
+/// One PaymentIntent, as the stand-in keeps it.
 #[derive(Debug, Clone)]
 pub struct Intent {
     pub id: String,
     pub amount: i64,
     pub currency: String,
+    /// Stripe's status: `requires_capture`, `succeeded`, `canceled`, `requires_payment_method`.
     pub status: String,
     pub reservation_id: Option<String>,
+    /// Refunded so far, in minor units.
+    pub refunded: i64,
     created: Duration,
     decline: Option<Value>,
 }
@@ -70,6 +101,8 @@ pub struct State {
     /// Key → (stored at, parameters, status, body).
     replies: HashMap<String, (Duration, String, u16, Value)>,
     pub intents: Vec<Intent>,
+    /// PaymentIntent id → its index in `intents` (a cluster's run makes thousands).
+    by_id: HashMap<String, usize>,
     pub refunds: Vec<Refund>,
     faults: HashMap<Op, Vec<Fault>>,
     now: Duration,
@@ -93,9 +126,16 @@ impl State {
 pub struct FakeStripe(pub Arc<Mutex<State>>);
 
 impl FakeStripe {
-    /// Starts the stand-in; its URL (with a trailing `/`) goes to the provider as `api_base`.
+    /// Starts the stand-in; its URL (with a trailing `/`) goes to the provider as `api_base`
+    /// (a cluster's payments replicas get it as `PROVIDER__STRIPE_API_BASE`). It serves until
+    /// the [`MockServer`] is dropped.
     pub async fn start() -> (MockServer, FakeStripe) {
-        let server = MockServer::start().await;
+        // The stand-in keeps its own log (`State::requests`); wiremock's copy of every request,
+        // bodies included, would only grow through a long cluster run.
+        let server = MockServer::builder()
+            .disable_request_recording()
+            .start()
+            .await;
         let fake = FakeStripe::default();
         Mock::given(wiremock::matchers::any())
             .respond_with(fake.clone())
@@ -104,8 +144,20 @@ impl FakeStripe {
         (server, fake)
     }
 
-    pub fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.0.lock().unwrap()
+    /// Its state. A panic elsewhere while it was held does not hide it: a failing test
+    /// still gets to look.
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every PaymentIntent made so far (a copy: the lock is not held).
+    pub fn intents(&self) -> Vec<Intent> {
+        self.state().intents.clone()
+    }
+
+    /// Funds really captured (a replayed capture is not counted).
+    pub fn captures(&self) -> u64 {
+        self.state().captures
     }
 
     /// Makes the next call of `op` fail with a 500, as described by `fault`.
@@ -118,7 +170,7 @@ impl FakeStripe {
         self.state().now += by;
     }
 
-    /// Search results leave out PaymentIntents created less than `lag` ago.
+    /// Search results leave out PaymentIntents created less than `lag` ago (none, unless set).
     pub fn set_search_lag(&self, lag: Duration) {
         self.state().search_lag = lag;
     }
@@ -132,6 +184,10 @@ fn error(kind: &str, code: Option<&str>, message: &str) -> Value {
     json!({ "error": e })
 }
 
+fn invalid(code: Option<&str>, message: &str) -> (u16, Value) {
+    (400, error("invalid_request_error", code, message))
+}
+
 /// A PaymentIntent object as Stripe sends it (in webhook events, say).
 pub fn payment_intent(id: &str, amount: i64, currency: &str, status: &str) -> Value {
     intent_json(&Intent {
@@ -140,6 +196,7 @@ pub fn payment_intent(id: &str, amount: i64, currency: &str, status: &str) -> Va
         currency: currency.into(),
         status: status.into(),
         reservation_id: None,
+        refunded: 0,
         created: Duration::ZERO,
         decline: None,
     })
@@ -178,8 +235,12 @@ impl State {
         (!queue.is_empty()).then(|| queue.remove(0))
     }
 
+    fn intent(&self, id: &str) -> Option<&Intent> {
+        self.intents.get(*self.by_id.get(id)?)
+    }
+
     fn intent_mut(&mut self, id: &str) -> Option<&mut Intent> {
-        self.intents.iter_mut().find(|i| i.id == id)
+        self.intents.get_mut(*self.by_id.get(id)?)
     }
 
     fn server_error() -> (u16, Value) {
@@ -209,27 +270,48 @@ impl State {
         if fault == Some(Fault::Before) {
             return Self::server_error();
         }
-        assert_eq!(
-            form.get("capture_method").map(String::as_str),
-            Some("manual")
-        );
+        let (Some(amount), Some(currency), Some(method)) = (
+            form.get("amount").and_then(|a| a.parse::<i64>().ok()),
+            form.get("currency"),
+            form.get("payment_method"),
+        ) else {
+            return invalid(
+                Some("parameter_missing"),
+                "amount, currency and payment_method are required",
+            );
+        };
+        // Draftr authorizes now and captures on confirmation; the stand-in models only that.
+        if form.get("capture_method").map(String::as_str) != Some("manual") {
+            return invalid(
+                None,
+                "the stand-in models PaymentIntents with capture_method=manual only",
+            );
+        }
+        let declined = method.starts_with(DECLINED_PREFIX);
+        if !declined && !ACCEPTED.contains(&method.as_str()) {
+            return invalid(
+                Some("resource_missing"),
+                &format!("No such PaymentMethod: '{method}'"),
+            );
+        }
         self.next += 1;
         let mut intent = Intent {
             id: format!("pi_fake_{}", self.next),
-            amount: form["amount"].parse().unwrap(),
-            currency: form["currency"].clone(),
+            amount,
+            currency: currency.clone(),
             status: "requires_capture".into(),
             reservation_id: form.get("metadata[reservation_id]").cloned(),
+            refunded: 0,
             created: self.now,
             decline: None,
         };
-        let declined = form["payment_method"] != "pm_card_visa";
         if declined {
             intent.status = "requires_payment_method".into();
             intent.decline = Some(json!({ "type": "card_error", "code": "card_declined",
                 "decline_code": "generic_decline", "message": "Your card was declined." }));
         }
         let body = intent_json(&intent);
+        self.by_id.insert(intent.id.clone(), self.intents.len());
         self.intents.push(intent);
         if fault == Some(Fault::After) {
             return Self::server_error();
@@ -267,15 +349,11 @@ impl State {
             } else {
                 "cancel"
             };
-            return (
-                400,
-                error(
-                    "invalid_request_error",
-                    Some("payment_intent_unexpected_state"),
-                    &format!(
-                        "You cannot {verb} this PaymentIntent because it has a status of {}.",
-                        intent.status
-                    ),
+            return invalid(
+                Some("payment_intent_unexpected_state"),
+                &format!(
+                    "You cannot {verb} this PaymentIntent because it has a status of {}.",
+                    intent.status
                 ),
             );
         }
@@ -295,34 +373,34 @@ impl State {
         if fault == Some(Fault::Before) {
             return Self::server_error();
         }
-        let pi = form["payment_intent"].clone();
-        let Some(intent) = self.intents.iter().find(|i| i.id == pi).cloned() else {
+        let (Some(pi), Some(amount)) = (
+            form.get("payment_intent").cloned(),
+            form.get("amount").and_then(|a| a.parse::<i64>().ok()),
+        ) else {
+            return invalid(
+                Some("parameter_missing"),
+                "payment_intent and amount are required",
+            );
+        };
+        let id = format!("re_fake_{}", self.refunds.len() + 1);
+        let Some(intent) = self.intent_mut(&pi) else {
             return Self::not_found(&pi);
         };
-        let amount: i64 = form["amount"].parse().unwrap();
-        let refunded: i64 = self
-            .refunds
-            .iter()
-            .filter(|r| r.payment_intent == pi)
-            .map(|r| r.amount)
-            .sum();
-        if intent.status != "succeeded" || refunded + amount > intent.amount {
-            return (
-                400,
-                error(
-                    "invalid_request_error",
-                    Some("amount_too_large"),
-                    "Refund amount is greater than unrefunded amount on charge.",
-                ),
+        if intent.status != "succeeded" || amount <= 0 || intent.refunded + amount > intent.amount {
+            return invalid(
+                Some("amount_too_large"),
+                "Refund amount is greater than unrefunded amount on charge.",
             );
         }
+        intent.refunded += amount;
+        let currency = intent.currency.clone();
         let refund = Refund {
-            id: format!("re_fake_{}", self.refunds.len() + 1),
+            id,
             payment_intent: pi,
             amount,
             draftr_key: form.get("metadata[draftr_key]").cloned(),
         };
-        let body = refund_json(&refund, &intent.currency);
+        let body = refund_json(&refund, &currency);
         self.refunds.push(refund);
         if fault == Some(Fault::After) {
             return Self::server_error();
@@ -331,10 +409,15 @@ impl State {
     }
 
     fn search(&self, query: &str) -> (u16, Value) {
-        let wanted = query
+        let Some(wanted) = query
             .strip_prefix("metadata['reservation_id']:'")
             .and_then(|q| q.strip_suffix('\''))
-            .unwrap_or_else(|| panic!("unexpected search query {query:?}"));
+        else {
+            return invalid(
+                None,
+                &format!("the stand-in only searches by metadata['reservation_id'], not {query:?}"),
+            );
+        };
         let data: Vec<Value> = self
             .intents
             .iter()
@@ -348,11 +431,27 @@ impl State {
                 "has_more": false, "data": data, "next_page": null }),
         )
     }
+
+    fn list_refunds(&self, pi: &str) -> (u16, Value) {
+        let currency = self
+            .intent(pi)
+            .map_or_else(|| "eur".to_owned(), |i| i.currency.clone());
+        let data: Vec<Value> = self
+            .refunds
+            .iter()
+            .filter(|r| r.payment_intent == pi)
+            .map(|r| refund_json(r, &currency))
+            .collect();
+        (
+            200,
+            json!({ "object": "list", "url": "/v1/refunds", "has_more": false, "data": data }),
+        )
+    }
 }
 
 impl Respond for FakeStripe {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        let mut s = self.0.lock().unwrap();
+        let mut s = self.state();
         let path = request.url.path().to_owned();
         let method = request.method.to_string();
         let key = request
@@ -383,8 +482,10 @@ impl Respond for FakeStripe {
         let parts: Vec<&str> = path.trim_start_matches("/v1/").split('/').collect();
         let (status, body) = match (method.as_str(), parts.as_slice()) {
             ("POST", ["payment_intents"]) => s.create_intent(&form),
-            ("GET", ["payment_intents", "search"]) => s.search(&query["query"]),
-            ("GET", ["payment_intents", id]) => match s.intents.iter().find(|i| i.id == *id) {
+            ("GET", ["payment_intents", "search"]) => {
+                s.search(query.get("query").map_or("", String::as_str))
+            }
+            ("GET", ["payment_intents", id]) => match s.intent(id) {
                 Some(i) => (200, intent_json(i)),
                 None => State::not_found(id),
             },
@@ -392,25 +493,16 @@ impl Respond for FakeStripe {
             ("POST", ["payment_intents", id, "cancel"]) => s.change_intent(Op::Cancel, id),
             ("POST", ["refunds"]) => s.create_refund(&form),
             ("GET", ["refunds"]) => {
-                let pi = query.get("payment_intent").cloned().unwrap_or_default();
-                let currency = s
-                    .intents
-                    .iter()
-                    .find(|i| i.id == pi)
-                    .map(|i| i.currency.clone())
-                    .unwrap_or_else(|| "eur".into());
-                let data: Vec<Value> = s
-                    .refunds
-                    .iter()
-                    .filter(|r| r.payment_intent == pi)
-                    .map(|r| refund_json(r, &currency))
-                    .collect();
-                (
-                    200,
-                    json!({ "object": "list", "url": "/v1/refunds", "has_more": false, "data": data }),
-                )
+                s.list_refunds(query.get("payment_intent").map_or("", String::as_str))
             }
-            other => panic!("unexpected Stripe call {other:?}"),
+            _ => (
+                404,
+                error(
+                    "invalid_request_error",
+                    None,
+                    &format!("the stand-in does not serve {method} {path}"),
+                ),
+            ),
         };
         if method == "POST"
             && let Some(k) = key
