@@ -1,6 +1,6 @@
 //! A Stripe stand-in: an HTTP server that speaks the part of Stripe's API Draftr uses
 //! (PaymentIntents with manual capture, their search, refunds) and behaves as Stripe documents
-//! it (https://docs.stripe.com/api/idempotent_requests):
+//! it (<https://docs.stripe.com/api/idempotent_requests>):
 //!
 //! - every answer to a POST with an `Idempotency-Key` is stored under the key, **500s
 //!   included**, and replayed for a repeat of the key; a repeat with other parameters is
