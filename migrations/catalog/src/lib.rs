@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_catalog;
 mod m20261122_000002_create_booked_stays;
+mod m20261201_000003_create_property_photos;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_create_catalog::Migration),
             Box::new(m20261122_000002_create_booked_stays::Migration),
+            Box::new(m20261201_000003_create_property_photos::Migration),
         ]
     }
 

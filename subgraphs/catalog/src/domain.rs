@@ -1,4 +1,4 @@
-//! The rules of a listing: what a valid property, price and category are.
+//! The rules of a listing: what a valid property, price, category and photo are.
 //!
 //! The two enums derive `async_graphql::Enum` so the API and the rules share one definition
 //! (their variants are the API's enum values); nothing else here knows about GraphQL. Each is
@@ -226,6 +226,104 @@ pub fn amenities(raw: &[String]) -> Result<Vec<String>, Error> {
     Ok(out)
 }
 
+/// The most photos a listing has: enough for every room, few enough to load with a page.
+pub const MAX_PHOTOS: usize = 30;
+/// The longest photo URL, in characters (as stored, after normalisation): what browsers and
+/// CDNs reliably accept.
+pub const MAX_PHOTO_URL: usize = 2048;
+pub const MAX_PHOTO_CAPTION: usize = 200;
+
+/// A photo of a listing, as stored and shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Photo {
+    pub url: String,
+    pub caption: Option<String>,
+}
+
+/// A listing's photos in the order given (the first is the cover): at most [`MAX_PHOTOS`],
+/// each an absolute `https` URL with a host and no user name or password, at most
+/// [`MAX_PHOTO_URL`] characters, no URL twice, captions of at most [`MAX_PHOTO_CAPTION`]
+/// characters (blank means none). URLs are stored normalised (`HTTPS://Example.com` →
+/// `https://example.com/`), so two spellings of one address count as the same photo. Every
+/// message names the photo by its index, as `photos[3].url`.
+pub fn photos(raw: &[Photo]) -> Result<Vec<Photo>, Error> {
+    if raw.len() > MAX_PHOTOS {
+        return Err(Error::invalid(
+            "photos",
+            format!(
+                "at most {MAX_PHOTOS} photos per listing ({} given)",
+                raw.len()
+            ),
+        ));
+    }
+    let mut out: Vec<Photo> = Vec::with_capacity(raw.len());
+    for (i, photo) in raw.iter().enumerate() {
+        let url = photo_url(i, &photo.url)?;
+        if let Some(first) = out.iter().position(|p| p.url == url) {
+            return Err(Error::invalid(
+                "photos",
+                format!("photos[{i}].url is the same as photos[{first}].url"),
+            ));
+        }
+        out.push(Photo {
+            url,
+            caption: photo_caption(i, photo.caption.as_deref())?,
+        });
+    }
+    Ok(out)
+}
+
+fn photo_url(i: usize, raw: &str) -> Result<String, Error> {
+    let bad = |why: &str| Error::invalid("photos", format!("photos[{i}].url {why}"));
+    let raw = raw.trim();
+    // Checked before parsing too, so an oversized value is not parsed at all.
+    if raw.chars().count() > MAX_PHOTO_URL {
+        return Err(bad(&format!(
+            "is too long (at most {MAX_PHOTO_URL} characters)"
+        )));
+    }
+    let url = url::Url::parse(raw)
+        .map_err(|_| bad("must be an absolute https URL, like https://example.com/photo.jpg"))?;
+    if url.scheme() != "https" {
+        return Err(bad(&format!(
+            "must be an https URL (not {}:)",
+            url.scheme()
+        )));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("must name a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not contain a user name or password"));
+    }
+    let url = String::from(url);
+    if url.chars().count() > MAX_PHOTO_URL {
+        return Err(bad(&format!(
+            "is too long (at most {MAX_PHOTO_URL} characters)"
+        )));
+    }
+    Ok(url)
+}
+
+fn photo_caption(i: usize, raw: Option<&str>) -> Result<Option<String>, Error> {
+    let Some(caption) = raw.map(str::trim).filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    if caption.chars().count() > MAX_PHOTO_CAPTION {
+        return Err(Error::invalid(
+            "photos",
+            format!("photos[{i}].caption is too long (at most {MAX_PHOTO_CAPTION} characters)"),
+        ));
+    }
+    if caption.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "photos",
+            format!("photos[{i}].caption must not contain control characters"),
+        ));
+    }
+    Ok(Some(caption.to_owned()))
+}
+
 /// A URL-safe slug from a category name ("Beach houses" → "beach-houses").
 pub fn slug(raw: &str) -> Result<String, Error> {
     let mut slug = String::new();
@@ -313,5 +411,117 @@ mod tests {
         assert!(slug("!!!").is_err());
         assert_eq!(country("fr").unwrap(), "FR");
         assert!(country("France").is_err());
+    }
+
+    fn photo(url: &str) -> Photo {
+        Photo {
+            url: url.to_owned(),
+            caption: None,
+        }
+    }
+
+    fn refusal(raw: &[Photo]) -> String {
+        match photos(raw) {
+            Err(Error::Invalid { field, message }) => {
+                assert_eq!(field, "photos");
+                message
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn photos_keep_their_order_and_are_normalised() {
+        let got = photos(&[
+            photo("https://img.example.com/b.jpg"),
+            Photo {
+                url: " HTTPS://IMG.example.com/a.jpg ".into(),
+                caption: Some("  The view  ".into()),
+            },
+            Photo {
+                url: "https://img.example.com".into(),
+                caption: Some("   ".into()),
+            },
+        ])
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![
+                photo("https://img.example.com/b.jpg"),
+                Photo {
+                    url: "https://img.example.com/a.jpg".into(),
+                    caption: Some("The view".into()),
+                },
+                photo("https://img.example.com/"),
+            ]
+        );
+        assert_eq!(photos(&[]).unwrap(), vec![]);
+        let thirty: Vec<Photo> = (0..MAX_PHOTOS)
+            .map(|i| photo(&format!("https://img.example.com/{i}.jpg")))
+            .collect();
+        assert_eq!(photos(&thirty).unwrap().len(), MAX_PHOTOS);
+    }
+
+    #[test]
+    fn bad_photos_are_refused_by_index() {
+        let ok = photo("https://img.example.com/ok.jpg");
+        for (url, why) in [
+            (
+                "http://img.example.com/a.jpg",
+                "photos[1].url must be an https URL",
+            ),
+            (
+                "/photos/a.jpg",
+                "photos[1].url must be an absolute https URL",
+            ),
+            (
+                "img.example.com/a.jpg",
+                "photos[1].url must be an absolute https URL",
+            ),
+            (
+                "ftp://img.example.com/a.jpg",
+                "photos[1].url must be an https URL",
+            ),
+            ("javascript:alert(1)", "photos[1].url must be an https URL"),
+            (
+                "https://ann:pw@img.example.com/a.jpg",
+                "photos[1].url must not contain a user",
+            ),
+            (
+                "https://ann@img.example.com/a.jpg",
+                "photos[1].url must not contain a user",
+            ),
+            ("https://", "photos[1].url must be an absolute https URL"),
+            ("", "photos[1].url must be an absolute https URL"),
+        ] {
+            let message = refusal(&[ok.clone(), photo(url)]);
+            assert!(message.starts_with(why), "{url:?}: {message}");
+        }
+        let long = format!("https://img.example.com/{}", "a".repeat(MAX_PHOTO_URL));
+        assert!(refusal(&[photo(&long)]).contains("photos[0].url is too long"));
+        // 2048 exactly is fine.
+        let longest = format!("https://img.example.com/{}", "a".repeat(MAX_PHOTO_URL - 24));
+        assert_eq!(longest.len(), MAX_PHOTO_URL);
+        assert!(photos(&[photo(&longest)]).is_ok());
+        let too_many: Vec<Photo> = (0..=MAX_PHOTOS)
+            .map(|i| photo(&format!("https://img.example.com/{i}.jpg")))
+            .collect();
+        assert!(refusal(&too_many).contains("at most 30 photos"));
+        let twice = refusal(&[
+            ok.clone(),
+            photo("https://img.example.com/x.jpg"),
+            photo("https://IMG.example.com/ok.jpg"),
+        ]);
+        assert_eq!(twice, "photos[2].url is the same as photos[0].url");
+        let caption = |c: &str| Photo {
+            url: ok.url.clone(),
+            caption: Some(c.to_owned()),
+        };
+        assert!(
+            refusal(&[caption(&"c".repeat(MAX_PHOTO_CAPTION + 1))])
+                .contains("photos[0].caption is too long")
+        );
+        assert!(photos(&[caption(&"é".repeat(MAX_PHOTO_CAPTION))]).is_ok());
+        assert!(refusal(&[caption("a\u{0}b")]).contains("control characters"));
     }
 }

@@ -7,7 +7,9 @@ use uuid::Uuid;
 
 use crate::service::{CatalogService, Property};
 
-/// Batches every property lookup of a request (`property`, `_entities`) into two queries.
+/// Batches every property lookup of a request (`property`, `_entities`) into one query per
+/// table (properties, amenities, categories); the batch's photos are one more, and only when
+/// asked for (`service::Property::photos`).
 pub struct PropertyLoader {
     service: Arc<CatalogService>,
 }

@@ -50,6 +50,9 @@ impl Mutation {
             ),
             cancellation_policy: input.cancellation_policy,
             status: input.status,
+            photos: input
+                .photos
+                .map(|p| p.into_iter().map(Into::into).collect()),
         };
         let property = service(ctx).create(host.sub, listing).await?;
         if host.role == Role::Guest {
@@ -107,6 +110,9 @@ impl Mutation {
             category_id,
             cancellation_policy: input.cancellation_policy,
             status: input.status,
+            photos: input
+                .photos
+                .map(|p| p.into_iter().map(Into::into).collect()),
         };
         Ok(Property(service(ctx).update(actor, id, listing).await?))
     }

@@ -53,6 +53,42 @@ impl From<service::Category> for Category {
     }
 }
 
+/// A photo of a listing.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Photo {
+    /// An absolute https URL, as normalised when it was set.
+    pub url: String,
+    pub caption: Option<String>,
+}
+
+impl From<service::Photo> for Photo {
+    fn from(p: service::Photo) -> Self {
+        Self {
+            url: p.url,
+            caption: p.caption,
+        }
+    }
+}
+
+/// A photo to set on a listing.
+#[derive(InputObject, Clone, Debug)]
+pub struct PhotoInput {
+    /// An absolute https URL with a host and no user name or password, at most 2048
+    /// characters; no URL twice in one list.
+    pub url: String,
+    /// At most 200 characters; blank means none.
+    pub caption: Option<String>,
+}
+
+impl From<PhotoInput> for service::Photo {
+    fn from(p: PhotoInput) -> Self {
+        Self {
+            url: p.url,
+            caption: p.caption,
+        }
+    }
+}
+
 #[derive(InputObject)]
 pub struct CreateCategoryInput {
     pub name: String,
@@ -102,6 +138,20 @@ impl Property {
     }
     async fn amenities(&self) -> &[String] {
         &self.0.amenities
+    }
+    /// In the host's order; the first is the cover. At most 30.
+    async fn photos(&self) -> ApiResult<Vec<Photo>> {
+        Ok(self
+            .0
+            .photos()
+            .await?
+            .into_iter()
+            .map(Photo::from)
+            .collect())
+    }
+    /// The first of `photos`; null when there are none.
+    async fn cover_photo(&self) -> ApiResult<Option<Photo>> {
+        Ok(self.0.photos().await?.into_iter().next().map(Photo::from))
     }
     async fn cancellation_policy(&self) -> CancellationPolicy {
         self.0.cancellation_policy()
@@ -259,6 +309,8 @@ pub struct CreatePropertyInput {
     pub cancellation_policy: Option<CancellationPolicy>,
     /// DRAFT (default) or PUBLISHED.
     pub status: Option<PropertyStatus>,
+    /// In order, the first is the cover; at most 30.
+    pub photos: Option<Vec<PhotoInput>>,
 }
 
 #[derive(InputObject)]
@@ -276,6 +328,9 @@ pub struct UpdatePropertyInput {
     pub category_id: MaybeUndefined<ID>,
     pub cancellation_policy: Option<CancellationPolicy>,
     pub status: Option<PropertyStatus>,
+    /// Replaces the whole ordered list (send it in a new order to reorder; [] removes every
+    /// photo); omitted or null leaves the photos as they are.
+    pub photos: Option<Vec<PhotoInput>>,
 }
 
 /// What a booking needs to know of a property (service only).
