@@ -3,13 +3,17 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_reservations;
+mod m20261201_000002_create_reviews;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_create_reservations::Migration)]
+        vec![
+            Box::new(m20261122_000001_create_reservations::Migration),
+            Box::new(m20261201_000002_create_reviews::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

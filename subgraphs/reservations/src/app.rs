@@ -107,6 +107,7 @@ impl App {
             catalog,
             payments,
             settings.booking.clone(),
+            settings.reviews.clone(),
             booking_metrics,
         ));
         watch_backlogs(&metrics, &service);

@@ -18,6 +18,7 @@ pub struct ReservationsSettings {
     /// Timeouts, retries and circuit breaker of calls to catalog and payments.
     pub calls: CallPolicy,
     pub booking: BookingSettings,
+    pub reviews: ReviewSettings,
     /// How often the outbox relay looks for events to publish.
     pub relay_interval_ms: u64,
 }
@@ -47,6 +48,20 @@ impl Default for BookingSettings {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ReviewSettings {
+    /// How many days after check-out a guest may still review the stay
+    /// (`DRAFTR_RESERVATIONS__REVIEWS__WINDOW_DAYS`).
+    pub window_days: i64,
+}
+
+impl Default for ReviewSettings {
+    fn default() -> Self {
+        Self { window_days: 14 }
+    }
+}
+
 impl Default for ReservationsSettings {
     fn default() -> Self {
         Self {
@@ -55,6 +70,7 @@ impl Default for ReservationsSettings {
             payments_url: "http://127.0.0.1:4004/".to_owned(),
             calls: CallPolicy::default(),
             booking: BookingSettings::default(),
+            reviews: ReviewSettings::default(),
             relay_interval_ms: 100,
         }
     }

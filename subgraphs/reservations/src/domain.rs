@@ -271,6 +271,55 @@ pub fn fingerprint(
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The longest review comment and reply, in characters (after trimming).
+pub const MAX_REVIEW_TEXT: usize = 2000;
+
+/// Checks a review's rating (1–5) and comment (1–[`MAX_REVIEW_TEXT`] characters once trimmed);
+/// returns the trimmed comment.
+pub fn validate_review(rating: i32, comment: &str) -> Result<String, Error> {
+    if !(1..=5).contains(&rating) {
+        return Err(Error::invalid("rating", "rating must be from 1 to 5"));
+    }
+    Ok(review_text("comment", comment)?.to_owned())
+}
+
+/// A comment or reply: trimmed, not empty, at most [`MAX_REVIEW_TEXT`] characters.
+pub fn review_text<'a>(field: &'static str, text: &'a str) -> Result<&'a str, Error> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(Error::invalid(field, format!("{field} must not be empty")));
+    }
+    if text.chars().count() > MAX_REVIEW_TEXT {
+        return Err(Error::invalid(
+            field,
+            format!("{field} must be at most {MAX_REVIEW_TEXT} characters"),
+        ));
+    }
+    Ok(text)
+}
+
+/// Whether a stay ending on `check_out` may be reviewed `today` (UTC, as stay rules count
+/// days): from its check-out day until `window_days` days after it.
+pub fn review_window(
+    check_out: NaiveDate,
+    today: NaiveDate,
+    window_days: i64,
+) -> Result<(), Error> {
+    if today < check_out {
+        return Err(Error::invalid(
+            "reservationId",
+            "a stay can be reviewed once it has ended (from its check-out day)",
+        ));
+    }
+    if (today - check_out).num_days() > window_days {
+        return Err(Error::invalid(
+            "reservationId",
+            format!("a stay can be reviewed up to {window_days} days after check-out"),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,5 +414,24 @@ mod tests {
         assert!(validate_idempotency_key("has space in it").is_err());
         assert!(validate_payment_method("pm_card_visa").is_ok());
         assert!(validate_payment_method("4242424242424242").is_err());
+    }
+
+    #[test]
+    fn reviews_are_bounded_and_come_after_the_stay_within_the_window() {
+        assert_eq!(validate_review(5, "  Lovely  ").unwrap(), "Lovely");
+        assert!(validate_review(0, "ok").is_err());
+        assert!(validate_review(6, "ok").is_err());
+        assert!(validate_review(3, "   ").is_err());
+        assert!(validate_review(3, &"é".repeat(MAX_REVIEW_TEXT)).is_ok());
+        assert!(validate_review(3, &"é".repeat(MAX_REVIEW_TEXT + 1)).is_err());
+
+        let out = d("2027-03-10");
+        assert!(
+            review_window(out, d("2027-03-09"), 14).is_err(),
+            "before check-out"
+        );
+        assert!(review_window(out, out, 14).is_ok(), "check-out day");
+        assert!(review_window(out, d("2027-03-24"), 14).is_ok(), "last day");
+        assert!(review_window(out, d("2027-03-25"), 14).is_err(), "too late");
     }
 }

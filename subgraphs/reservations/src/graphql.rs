@@ -4,6 +4,10 @@
 //! A reservation is visible to its guest, the property's host and admins; to anyone else it
 //! does not exist: `reservation` answers NOT_FOUND, lists leave it out, and `_entities`
 //! resolves the reference to null (as federation expects of an entity the caller cannot see).
+//!
+//! Reviews of stays are public: `Property.reviews`, `Property.rating` and `Review` (an entity)
+//! show them to anyone; only the stay behind a review (`Review.reservation`) keeps the
+//! reservation's visibility.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,7 +27,7 @@ use draftr_common::{ApiError, ApiResult, Claims};
 use uuid::Uuid;
 
 use crate::domain::{CancellationPolicy, ReservationStatus};
-use crate::service::{self, BookingRequest, ReservationService, Scope};
+use crate::service::{self, BookingRequest, NewReview, ReservationService, Scope};
 
 pub type ReservationsSchema = Schema<Query, Mutation, EmptySubscription>;
 
@@ -44,6 +48,24 @@ pub fn schema(service: Arc<ReservationService>, limits: &LimitSettings) -> Reser
         ))
         .data(DataLoader::new(
             CalendarLoader {
+                service: service.clone(),
+            },
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            ReviewLoader {
+                service: service.clone(),
+            },
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            StayReviewLoader {
+                service: service.clone(),
+            },
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            RatingLoader {
                 service: service.clone(),
             },
             tokio::spawn,
@@ -155,6 +177,77 @@ impl Reservation {
     async fn cancelled_at(&self) -> Option<DateTime<Utc>> {
         self.0.cancelled_at
     }
+    /// The guest's review of this stay; null until there is one (or after an admin removed it).
+    async fn review(&self, ctx: &Context<'_>) -> ApiResult<Option<Review>> {
+        Ok(ctx
+            .data_unchecked::<DataLoader<StayReviewLoader>>()
+            .load_one(self.0.id)
+            .await?
+            .map(Review))
+    }
+}
+
+/// A guest's review of a stay that ended, and the host's reply. Public.
+pub struct Review(pub service::Review);
+
+#[Object]
+impl Review {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// 1 to 5.
+    async fn rating(&self) -> i32 {
+        i32::from(self.0.rating)
+    }
+    async fn comment(&self) -> &str {
+        &self.0.comment
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// The host's answer; null until they reply.
+    async fn reply(&self) -> Option<&str> {
+        self.0.reply.as_deref()
+    }
+    async fn replied_at(&self) -> Option<DateTime<Utc>> {
+        self.0.replied_at
+    }
+    /// The guest who wrote it; resolved by auth through the router.
+    async fn author(&self) -> User {
+        User {
+            id: self.0.guest_id,
+        }
+    }
+    /// Resolved by catalog through the router.
+    async fn property(&self) -> Property {
+        Property {
+            id: self.0.property_id,
+        }
+    }
+    /// The stay reviewed: for its guest, the property's host and admins; null for anyone else.
+    async fn reservation(&self, ctx: &Context<'_>) -> ApiResult<Option<Reservation>> {
+        Ok(visible(ctx, self.0.reservation_id).await?.map(Reservation))
+    }
+}
+
+pub type ReviewConnection = Connection<String, Review, ConnectionFields, EmptyFields>;
+
+/// A property's rating over its reviews (removed ones do not count).
+#[derive(SimpleObject, Clone, Copy, Debug)]
+pub struct Rating {
+    /// The mean rating, 1 to 5; null without reviews.
+    pub average: Option<f64>,
+    pub count: i32,
+}
+
+#[derive(InputObject)]
+pub struct CreateReviewInput {
+    /// The stay reviewed: yours, CONFIRMED, from its check-out day until the window closes.
+    pub reservation_id: ID,
+    /// 1 to 5.
+    pub rating: i32,
+    /// 1–2000 characters (trimmed).
+    pub comment: String,
 }
 
 pub type ReservationConnection = Connection<String, Reservation, ConnectionFields, EmptyFields>;
@@ -219,6 +312,53 @@ impl Property {
                 end: Date(e),
             })
             .collect())
+    }
+    /// Guests' reviews of their stays here, newest first. Public.
+    #[graphql(complexity = "draftr_common::graphql::list_cost(first, child_complexity)")]
+    async fn reviews(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<ReviewConnection> {
+        let limit = page_size(first)?;
+        let after_id = decode_uuid_cursor(after.as_deref())?;
+        let service = ctx.data_unchecked::<Arc<ReservationService>>();
+        let (rows, more) = service.review_page(self.id, after_id, limit).await?;
+        // The count is the rating's, so a page of properties shares one statement for it.
+        let total = if ctx.look_ahead().field("totalCount").exists() {
+            self.load_rating(ctx).await?.count.max(0) as u64
+        } else {
+            0
+        };
+        let mut c = ReviewConnection::with_additional_fields(
+            after_id.is_some(),
+            more,
+            ConnectionFields { total_count: total },
+        );
+        c.edges.extend(
+            rows.into_iter()
+                .map(|r| Edge::new(encode_cursor(&r.id.to_string()), Review(r))),
+        );
+        Ok(c)
+    }
+    /// The average and number of its reviews. Public.
+    async fn rating(&self, ctx: &Context<'_>) -> ApiResult<Rating> {
+        let r = self.load_rating(ctx).await?;
+        Ok(Rating {
+            average: r.average(),
+            count: i32::try_from(r.count).unwrap_or(i32::MAX),
+        })
+    }
+}
+
+impl Property {
+    async fn load_rating(&self, ctx: &Context<'_>) -> ApiResult<service::Rating> {
+        Ok(ctx
+            .data_unchecked::<DataLoader<RatingLoader>>()
+            .load_one(self.id)
+            .await?
+            .unwrap_or_default())
     }
 }
 
@@ -379,6 +519,19 @@ impl Query {
         Ok(visible(ctx, id).await?.map(Reservation))
     }
 
+    /// Federation: null for an id that is not a shown review.
+    #[graphql(entity)]
+    async fn find_review_by_id(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Review>> {
+        let Some(id) = draftr_common::graphql::entity_id(&id) else {
+            return Ok(None);
+        };
+        Ok(ctx
+            .data_unchecked::<DataLoader<ReviewLoader>>()
+            .load_one(id)
+            .await?
+            .map(Review))
+    }
+
     #[graphql(entity)]
     async fn find_property_by_id(&self, id: ID) -> Option<Property> {
         Uuid::parse_str(id.as_str()).ok().map(|id| Property { id })
@@ -436,6 +589,46 @@ impl Mutation {
         let service = ctx.data_unchecked::<Arc<ReservationService>>();
         Ok(service.delete(parse_id("id", &id)?).await?)
     }
+
+    /// Reviews a stay: its guest only, once, from its check-out day (UTC) until 14 days after
+    /// (a setting: `DRAFTR_RESERVATIONS__REVIEWS__WINDOW_DAYS`).
+    async fn create_review(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateReviewInput,
+    ) -> ApiResult<Review> {
+        let me = viewer(ctx).require_user()?;
+        let service = ctx.data_unchecked::<Arc<ReservationService>>();
+        let r = service
+            .create_review(
+                me,
+                NewReview {
+                    reservation_id: parse_id("reservationId", &input.reservation_id)?,
+                    rating: input.rating,
+                    comment: input.comment,
+                },
+            )
+            .await?;
+        Ok(Review(r))
+    }
+
+    /// The stay's host answers a review, once (1–2000 characters, trimmed).
+    async fn reply_to_review(&self, ctx: &Context<'_>, id: ID, reply: String) -> ApiResult<Review> {
+        let me = viewer(ctx).require_user()?;
+        let service = ctx.data_unchecked::<Arc<ReservationService>>();
+        let r = service
+            .reply_to_review(me, parse_id("id", &id)?, &reply)
+            .await?;
+        Ok(Review(r))
+    }
+
+    /// Admins only: takes a review down (from the property's reviews and its rating). False
+    /// when it was removed already.
+    async fn remove_review(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
+        viewer(ctx).require_admin()?;
+        let service = ctx.data_unchecked::<Arc<ReservationService>>();
+        Ok(service.remove_review(parse_id("id", &id)?).await?)
+    }
 }
 
 /// Batches reservation lookups (`reservation`, `_entities`) into one query.
@@ -468,5 +661,169 @@ impl Loader<CalendarKey> for CalendarLoader {
         keys: &[CalendarKey],
     ) -> Result<HashMap<CalendarKey, Vec<(NaiveDate, NaiveDate)>>, ApiError> {
         Ok(self.service.calendar(keys).await?)
+    }
+}
+
+/// Batches `_entities` lookups of reviews.
+pub struct ReviewLoader {
+    service: Arc<ReservationService>,
+}
+
+impl Loader<Uuid> for ReviewLoader {
+    type Value = service::Review;
+    type Error = ApiError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, service::Review>, ApiError> {
+        Ok(self.service.reviews(keys).await?)
+    }
+}
+
+/// Batches `Reservation.review` over a page of reservations: keyed by reservation id.
+pub struct StayReviewLoader {
+    service: Arc<ReservationService>,
+}
+
+impl Loader<Uuid> for StayReviewLoader {
+    type Value = service::Review;
+    type Error = ApiError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, service::Review>, ApiError> {
+        Ok(self.service.reviews_of_stays(keys).await?)
+    }
+}
+
+/// Batches `Property.rating` (and `reviews { totalCount }`) over a page of properties: one
+/// statement for the page.
+pub struct RatingLoader {
+    service: Arc<ReservationService>,
+}
+
+impl Loader<Uuid> for RatingLoader {
+    type Value = service::Rating;
+    type Error = ApiError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, service::Rating>, ApiError> {
+        Ok(self.service.ratings(keys).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! `Property.rating` over a page of properties costs one statement, however long the page
+    //! (the router's `_entities` call for a search page), on both backends.
+
+    use draftr_common::testing::{Backend, TestDatabase};
+    use sea_orm::{ActiveModelTrait, IntoActiveModel};
+    use serde_json::json;
+
+    use super::*;
+    use crate::clients::{CatalogClient, PaymentsClient};
+    use crate::config::BookingSettings;
+
+    async fn ratings_of_a_page_cost_one_statement(backend: Backend) {
+        let test = TestDatabase::new(backend).await;
+        let (db, statements) = draftr_common::db::connect_counted(&test.settings)
+            .await
+            .unwrap();
+        crate::app::migrate(&db).await.unwrap();
+        let nowhere = || "http://127.0.0.1:9/".to_owned();
+        let policy = draftr_common::service_client::CallPolicy::default();
+        let metrics = draftr_common::metrics::SubgraphMetrics::new("reservations").unwrap();
+        let service = Arc::new(ReservationService::new(
+            db.clone(),
+            Arc::new(CatalogClient::new(nowhere(), None, policy.clone()).unwrap()),
+            Arc::new(PaymentsClient::new(nowhere(), None, policy).unwrap()),
+            BookingSettings::default(),
+            crate::config::ReviewSettings::default(),
+            draftr_common::metrics::ReservationMetrics::register(&metrics).unwrap(),
+        ));
+        let schema = schema(service, &LimitSettings::default());
+
+        // 50 properties; property i has i % 3 reviews rated 5, 4 (so averages 5 and 4.5).
+        let mut properties = Vec::new();
+        for i in 0..50 {
+            let stay = crate::store::testing::row();
+            properties.push(stay.property_id);
+            for n in 0..(i % 3) {
+                let stay = crate::store::Reservation {
+                    id: Uuid::now_v7(),
+                    status: "CONFIRMED".into(),
+                    idempotency_key: format!("key-{}", Uuid::now_v7().simple()),
+                    check_in: stay.check_in + chrono::Duration::days(10 * n),
+                    check_out: stay.check_out + chrono::Duration::days(10 * n),
+                    ..stay.clone()
+                };
+                stay.clone()
+                    .into_active_model()
+                    .reset_all()
+                    .insert(&db)
+                    .await
+                    .unwrap();
+                crate::store::reviews::insert(
+                    &db,
+                    service::Review {
+                        id: Uuid::now_v7(),
+                        reservation_id: stay.id,
+                        property_id: stay.property_id,
+                        guest_id: stay.guest_id,
+                        host_id: stay.host_id,
+                        rating: 5 - n as i16,
+                        comment: "Fine".into(),
+                        created_at: Utc::now(),
+                        reply: None,
+                        replied_at: None,
+                        removed_at: None,
+                    },
+                )
+                .await
+                .unwrap();
+            }
+        }
+
+        let query = "query($r: [_Any!]!) { _entities(representations: $r) {
+            ... on Property { id rating { average count } } } }";
+        let mut cost = Vec::new();
+        for n in [10, 50] {
+            let reps: Vec<_> = properties[..n]
+                .iter()
+                .map(|p| json!({ "__typename": "Property", "id": p.to_string() }))
+                .collect();
+            let before = statements.get();
+            let res = schema
+                .execute(
+                    async_graphql::Request::new(query)
+                        .variables(async_graphql::Variables::from_json(json!({ "r": reps }))),
+                )
+                .await;
+            assert!(res.errors.is_empty(), "{:?}", res.errors);
+            cost.push(statements.get() - before);
+            let data = res.data.into_json().unwrap();
+            let got = data["_entities"].as_array().unwrap();
+            assert_eq!(got.len(), n);
+            for (i, e) in got.iter().enumerate() {
+                let (count, average) = match i % 3 {
+                    0 => (0, json!(null)),
+                    1 => (1, json!(5.0)),
+                    _ => (2, json!(4.5)),
+                };
+                assert_eq!(e["rating"]["count"], count, "{e}");
+                assert_eq!(e["rating"]["average"], average, "{e}");
+            }
+        }
+        // async-graphql joins more than 30 `_entities` in a `FuturesUnordered`, which may yield
+        // before it has polled them all; if the loader's 1 ms delay runs out in that gap (a
+        // slow debug build), the rest of the page is a second batch. Never one per property.
+        assert_eq!(cost[0], 1, "statements for 10 properties: {cost:?}");
+        assert!(cost[1] <= 2, "statements for 50 properties: {cost:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ratings_of_a_page_cost_one_statement_on_postgres() {
+        ratings_of_a_page_cost_one_statement(Backend::Postgres).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ratings_of_a_page_cost_one_statement_on_sqlite() {
+        ratings_of_a_page_cost_one_statement(Backend::Sqlite).await
     }
 }

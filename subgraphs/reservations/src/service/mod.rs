@@ -6,7 +6,9 @@
 //! - settlement, in `settlement.rs`: capture, compensation, and how a hold whose saga is gone
 //!   is ended;
 //! - cancellation, in `cancellation.rs`: a guest's cancellation with the policy's refund, and
-//!   an admin's delete.
+//!   an admin's delete;
+//! - reviews, in `reviews.rs`: a guest's review of a stay that ended, the host's reply, an
+//!   admin's removal, and the reads behind `Property.reviews` and `Property.rating`.
 //!
 //! Every step after the hold either moves the saga forward or compensates it, and every step
 //! is safe to repeat, because the reconciler ([`crate::reconciler`]) repeats whatever a crash
@@ -15,6 +17,7 @@
 
 mod booking;
 mod cancellation;
+mod reviews;
 mod settlement;
 
 use std::collections::HashMap;
@@ -26,12 +29,13 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use crate::clients::{CatalogClient, PaymentsClient};
-use crate::config::BookingSettings;
+use crate::config::{BookingSettings, ReviewSettings};
 use crate::domain::{CancellationPolicy, StayRules};
 use crate::error::Error;
 use crate::store::queries;
 
-pub use crate::store::{Reservation, Scope};
+pub use crate::store::{Reservation, Review, Scope};
+pub use reviews::{NewReview, Rating};
 pub(crate) use settlement::Settled;
 
 /// What a guest asks to book.
@@ -65,6 +69,7 @@ pub struct ReservationService {
     catalog: Arc<CatalogClient>,
     payments: Arc<PaymentsClient>,
     rules: BookingSettings,
+    reviews: ReviewSettings,
     metrics: ReservationMetrics,
 }
 
@@ -74,6 +79,7 @@ impl ReservationService {
         catalog: Arc<CatalogClient>,
         payments: Arc<PaymentsClient>,
         rules: BookingSettings,
+        reviews: ReviewSettings,
         metrics: ReservationMetrics,
     ) -> Self {
         Self {
@@ -81,6 +87,7 @@ impl ReservationService {
             catalog,
             payments,
             rules,
+            reviews,
             metrics,
         }
     }

@@ -1,4 +1,4 @@
-//! sea-orm entities of the two tables (the migration has the columns' constraints).
+//! sea-orm entities of the tables (the migrations have the columns' constraints).
 
 pub mod reservations {
     use sea_orm::entity::prelude::*;
@@ -52,6 +52,34 @@ pub mod outbox {
         pub payload: String,
         pub created_at: DateTimeUtc,
         pub published_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod reviews {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "reviews")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub reservation_id: Uuid,
+        pub property_id: Uuid,
+        pub guest_id: Uuid,
+        /// The stay's host, copied from the reservation: the one who may reply.
+        pub host_id: Uuid,
+        pub rating: i16,
+        pub comment: String,
+        pub created_at: DateTimeUtc,
+        pub reply: Option<String>,
+        pub replied_at: Option<DateTimeUtc>,
+        /// Set by an admin's removal; such rows are never shown.
+        pub removed_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -7,12 +7,14 @@
 //! - the one way a status changes (conditionally, with its outbox event, in one
 //!   transaction), in [`transition`];
 //! - the payment flags (`captured`, `compensation_pending`) and deletion, which change no
-//!   status and announce nothing, in [`bookkeeping`].
+//!   status and announce nothing, in [`bookkeeping`];
+//! - reviews of stays (one per reservation, by the database's UNIQUE key), in [`reviews`].
 
 pub mod bookkeeping;
 pub mod entities;
 pub mod hold;
 pub mod queries;
+pub mod reviews;
 pub mod transition;
 
 use draftr_common::db::Constraint;
@@ -24,6 +26,7 @@ pub use hold::{HoldError, insert_hold};
 pub use queries::Scope;
 pub use transition::{Change, transition};
 
+pub use entities::reviews::Model as Review;
 pub use reservations::Model as Reservation;
 
 /// No two active reservations of one property overlap: an exclusion constraint on
@@ -38,6 +41,12 @@ pub const NO_OVERLAP: Constraint = Constraint {
 pub const IDEMPOTENCY_KEY: Constraint = Constraint {
     postgres: "reservations_idempotency_key",
     sqlite: "reservations.guest_id, reservations.idempotency_key",
+};
+
+/// One review per stay (`reviews.reservation_id`).
+pub const REVIEW_ONCE: Constraint = Constraint {
+    postgres: "reviews_reservation_once",
+    sqlite: "reviews.reservation_id",
 };
 
 /// On PostgreSQL, takes the property's transaction-scoped advisory lock, so holds and
