@@ -358,13 +358,19 @@ async fn nothing_but_the_three_entries_is_reachable_through_the_edge() {
         let (status, body) = raw(&edge, "GET", &format!("{path}?mark=above-{i}")).await;
         assert_eq!(status, 400, "{path}: {body}");
         let line = log_line(&edge, &format!("mark=above-{i} ")).await;
-        assert!(line.ends_with("upstream=-"), "{path} reached a part: {line}");
+        assert!(
+            line.ends_with("upstream=-"),
+            "{path} reached a part: {line}"
+        );
     }
     // The socket entry is for the WebSocket handshake (a GET) only.
     let (status, _) = raw(&edge, "POST", "/ws?mark=post-ws").await;
     assert_eq!(status, 403);
     let line = log_line(&edge, "mark=post-ws").await;
-    assert!(line.ends_with("upstream=-"), "POST /ws reached a part: {line}");
+    assert!(
+        line.ends_with("upstream=-"),
+        "POST /ws reached a part: {line}"
+    );
 }
 
 /// A loopback address of this test's own (`127.a.b.c`, never 127.0.0.1, which the subgraphs
