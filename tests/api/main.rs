@@ -6,6 +6,7 @@
 use draftr_test_support::{app as helpers, smtp, ws};
 
 mod auth_flow;
+mod blocks;
 mod booking;
 mod catalog;
 mod delivery;

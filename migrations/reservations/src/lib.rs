@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_reservations;
 mod m20261201_000002_create_reviews;
+mod m20261201_000003_create_calendar_blocks;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_create_reservations::Migration),
             Box::new(m20261201_000002_create_reviews::Migration),
+            Box::new(m20261201_000003_create_calendar_blocks::Migration),
         ]
     }
 

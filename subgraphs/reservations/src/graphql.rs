@@ -5,6 +5,10 @@
 //! does not exist: `reservation` answers NOT_FOUND, lists leave it out, and `_entities`
 //! resolves the reference to null (as federation expects of an entity the caller cannot see).
 //!
+//! Calendar blocks are the host's: `blockDates`, `unblockDates` and `Property.calendarBlocks`
+//! are for the property's host and admins only; everyone else sees blocked nights only as
+//! taken, in `bookedRanges` and `isAvailable`, exactly like booked ones.
+//!
 //! Reviews of stays are public: `Property.reviews`, `Property.rating` and `Review` (an entity)
 //! show them to anyone; only the stay behind a review (`Review.reservation`) keeps the
 //! reservation's visibility.
@@ -15,8 +19,8 @@ use std::sync::Arc;
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{
-    Context, EmptySubscription, ID, InputObject, Object, SDLExportOptions, Schema, SchemaBuilder,
-    SimpleObject,
+    Context, EmptySubscription, Enum, ID, InputObject, Object, SDLExportOptions, Schema,
+    SchemaBuilder, SimpleObject,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use draftr_common::config::LimitSettings;
@@ -27,7 +31,7 @@ use draftr_common::{ApiError, ApiResult, Claims};
 use uuid::Uuid;
 
 use crate::domain::{CancellationPolicy, ReservationStatus};
-use crate::service::{self, BookingRequest, NewReview, ReservationService, Scope};
+use crate::service::{self, BookingRequest, NewBlock, NewReview, ReservationService, Scope};
 
 pub type ReservationsSchema = Schema<Query, Mutation, EmptySubscription>;
 
@@ -252,6 +256,65 @@ pub struct CreateReviewInput {
 
 pub type ReservationConnection = Connection<String, Reservation, ConnectionFields, EmptyFields>;
 
+/// Where a calendar block came from.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CalendarBlockSource {
+    /// Made by the host (or an admin) with `blockDates`.
+    Manual,
+}
+
+impl CalendarBlockSource {
+    fn parse(s: &str) -> Result<Self, crate::error::Error> {
+        match s {
+            "MANUAL" => Ok(Self::Manual),
+            other => Err(crate::error::Error::Internal(anyhow::anyhow!(
+                "unknown calendar block source {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Nights `[from, to)` the host took off sale: no one can book them while the block exists.
+/// For the property's host and admins only; guests see the nights as taken, never why.
+pub struct CalendarBlock(pub service::Block);
+
+#[Object]
+impl CalendarBlock {
+    /// Stable: never reused, kept by exports of the calendar.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The first blocked night.
+    async fn from(&self) -> Date {
+        Date(self.0.starts_on)
+    }
+    /// Exclusive, like a stay's `checkOut`: the day after the last blocked night.
+    async fn to(&self) -> Date {
+        Date(self.0.ends_on)
+    }
+    /// The host's own words, if any.
+    async fn note(&self) -> Option<&str> {
+        self.0.note.as_deref()
+    }
+    async fn source(&self) -> ApiResult<CalendarBlockSource> {
+        Ok(CalendarBlockSource::parse(&self.0.source)?)
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+#[derive(InputObject)]
+pub struct BlockDatesInput {
+    pub property_id: ID,
+    /// The first night to block: today (UTC) or later, at most 730 days ahead.
+    pub from: Date,
+    /// Exclusive (the day after the last blocked night); at most 366 nights after `from`.
+    pub to: Date,
+    /// Private to the host and admins; at most 500 characters (trimmed; empty is none).
+    pub note: Option<String>,
+}
+
 /// A property (owned by catalog), extended with its booking calendar.
 pub struct Property {
     pub id: Uuid,
@@ -278,7 +341,7 @@ impl Property {
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
-    /// Whether `[checkIn, checkOut)` is free of active bookings.
+    /// Whether `[checkIn, checkOut)` is free: no active booking and no calendar block.
     async fn is_available(
         &self,
         ctx: &Context<'_>,
@@ -292,7 +355,8 @@ impl Property {
             .await?;
         Ok(booked.is_none_or(|b| b.is_empty()))
     }
-    /// Booked stays overlapping `[from, to)` (dates only; who booked is not shown).
+    /// Taken nights overlapping `[from, to)`: booked stays and the host's calendar blocks
+    /// alike (dates only; who booked, or why the host blocked, is not shown).
     async fn booked_ranges(
         &self,
         ctx: &Context<'_>,
@@ -312,6 +376,22 @@ impl Property {
                 end: Date(e),
             })
             .collect())
+    }
+    /// The host's calendar blocks sharing a night with `[from, to)`, earliest first: for the
+    /// property's host and admins (others get null with FORBIDDEN).
+    async fn calendar_blocks(
+        &self,
+        ctx: &Context<'_>,
+        from: Date,
+        to: Date,
+    ) -> ApiResult<Option<Vec<CalendarBlock>>> {
+        let me = viewer(ctx).require_user()?;
+        check_range(from.0, to.0, "from")?;
+        let service = ctx.data_unchecked::<Arc<ReservationService>>();
+        let blocks = service
+            .calendar_blocks(me, self.id, from.0, to.0, &request_id(ctx))
+            .await?;
+        Ok(Some(blocks.into_iter().map(CalendarBlock).collect()))
     }
     /// Guests' reviews of their stays here, newest first. Public.
     #[graphql(complexity = "draftr_common::graphql::list_cost(first, child_complexity)")]
@@ -588,6 +668,38 @@ impl Mutation {
         viewer(ctx).require_admin()?;
         let service = ctx.data_unchecked::<Arc<ReservationService>>();
         Ok(service.delete(parse_id("id", &id)?).await?)
+    }
+
+    /// Takes `[from, to)` of a property off sale: its host or an admin. BOOKING_CONFLICT when
+    /// a live booking or another block has one of those nights.
+    async fn block_dates(
+        &self,
+        ctx: &Context<'_>,
+        input: BlockDatesInput,
+    ) -> ApiResult<CalendarBlock> {
+        let me = viewer(ctx).require_user()?;
+        let service = ctx.data_unchecked::<Arc<ReservationService>>();
+        let b = service
+            .block_dates(
+                me,
+                NewBlock {
+                    property_id: parse_id("propertyId", &input.property_id)?,
+                    from: input.from.0,
+                    to: input.to.0,
+                    note: input.note,
+                },
+                &request_id(ctx),
+            )
+            .await?;
+        Ok(CalendarBlock(b))
+    }
+
+    /// Removes a calendar block (the property's host or an admin): true when removed, false
+    /// when there is no such block (removed already).
+    async fn unblock_dates(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
+        let me = viewer(ctx).require_user()?;
+        let service = ctx.data_unchecked::<Arc<ReservationService>>();
+        Ok(service.unblock_dates(me, parse_id("id", &id)?).await?)
     }
 
     /// Reviews a stay: its guest only, once, from its check-out day (UTC) until 14 days after

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+pub mod calendar;
 pub mod reservation;
 
 /// One fact, as published by its owner.

@@ -216,7 +216,11 @@ impl ReservationService {
     }
 
     /// Catalog's current terms for the property; [`Error::PropertyNotFound`] if it has none.
-    async fn catalog_quote(&self, property: Uuid, request_id: &str) -> Result<Quote, Error> {
+    pub(super) async fn catalog_quote(
+        &self,
+        property: Uuid,
+        request_id: &str,
+    ) -> Result<Quote, Error> {
         self.catalog
             .quote(property, request_id)
             .await

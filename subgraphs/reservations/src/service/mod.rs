@@ -8,13 +8,15 @@
 //! - cancellation, in `cancellation.rs`: a guest's cancellation with the policy's refund, and
 //!   an admin's delete;
 //! - reviews, in `reviews.rs`: a guest's review of a stay that ended, the host's reply, an
-//!   admin's removal, and the reads behind `Property.reviews` and `Property.rating`.
+//!   admin's removal, and the reads behind `Property.reviews` and `Property.rating`;
+//! - calendar blocks, in `blocks.rs`: a host taking nights off sale, and removing the block.
 //!
 //! Every step after the hold either moves the saga forward or compensates it, and every step
 //! is safe to repeat, because the reconciler ([`crate::reconciler`]) repeats whatever a crash
 //! interrupted with the same settlement functions the saga uses. The statements themselves
 //! are in `crate::store`.
 
+mod blocks;
 mod booking;
 mod cancellation;
 mod reviews;
@@ -34,7 +36,9 @@ use crate::domain::{CancellationPolicy, StayRules};
 use crate::error::Error;
 use crate::store::queries;
 
+pub use crate::store::blocks::Block;
 pub use crate::store::{Reservation, Review, Scope};
+pub use blocks::{MAX_BLOCK_NIGHTS, MAX_NOTE_CHARS, NewBlock};
 pub use reviews::{NewReview, Rating};
 pub(crate) use settlement::Settled;
 
@@ -135,7 +139,8 @@ impl ReservationService {
         queries::count(&self.db, scope).await
     }
 
-    /// Active bookings overlapping each `(property, from, to)`.
+    /// Taken nights (active bookings and calendar blocks) overlapping each
+    /// `(property, from, to)`.
     pub async fn calendar(
         &self,
         keys: &[(Uuid, NaiveDate, NaiveDate)],

@@ -87,3 +87,34 @@ pub mod reviews {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod calendar_blocks {
+    use sea_orm::entity::prelude::*;
+
+    /// Nights `[starts_on, ends_on)` a host took off sale (see the migration for the rule that
+    /// keeps them apart from bookings).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "calendar_blocks")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub property_id: Uuid,
+        /// The property's host when the block was made (from catalog).
+        pub host_id: Uuid,
+        pub starts_on: Date,
+        /// Exclusive, like a check-out day.
+        pub ends_on: Date,
+        /// The host's own words; shown to the host and admins only, never in events.
+        pub note: Option<String>,
+        /// `MANUAL`, or the import the block came from.
+        pub source: String,
+        /// Who made it: the host, or an admin.
+        pub created_by: Uuid,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -5,12 +5,15 @@ use draftr_common::db::{is_deadlock, violates};
 use sea_orm::{ActiveModelTrait, DatabaseBackend, DatabaseConnection, DbErr, TransactionTrait};
 use uuid::Uuid;
 
-use super::{IDEMPOTENCY_KEY, NO_OVERLAP, Reservation, lock_property, reservations};
+use super::{
+    CALENDAR_NO_OVERLAP, IDEMPOTENCY_KEY, NO_OVERLAP, Reservation, lock_property, reservations,
+};
 
 /// Why a hold was not inserted.
 #[derive(Debug)]
 pub enum HoldError {
-    /// An active reservation of the property overlaps the dates ([`NO_OVERLAP`]).
+    /// An active reservation of the property overlaps the dates ([`NO_OVERLAP`]), or a
+    /// calendar block does ([`CALENDAR_NO_OVERLAP`]).
     Overlap,
     /// The guest already used this idempotency key ([`IDEMPOTENCY_KEY`]).
     SameKey,
@@ -33,7 +36,9 @@ pub async fn insert_hold(
         attempt += 1;
         match insert_once(db, row.clone(), property).await {
             Ok(r) => return Ok(r),
-            Err(e) if violates(&e, NO_OVERLAP) => return Err(HoldError::Overlap),
+            Err(e) if violates(&e, NO_OVERLAP) || violates(&e, CALENDAR_NO_OVERLAP) => {
+                return Err(HoldError::Overlap);
+            }
             Err(e) if violates(&e, IDEMPOTENCY_KEY) => return Err(HoldError::SameKey),
             Err(e) if attempt < 5 && is_deadlock(&e) => {
                 tracing::debug!(attempt, "hold insert chosen as deadlock victim; retrying");

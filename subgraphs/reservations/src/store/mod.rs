@@ -8,8 +8,11 @@
 //!   transaction), in [`transition`];
 //! - the payment flags (`captured`, `compensation_pending`) and deletion, which change no
 //!   status and announce nothing, in [`bookkeeping`];
-//! - reviews of stays (one per reservation, by the database's UNIQUE key), in [`reviews`].
+//! - reviews of stays (one per reservation, by the database's UNIQUE key), in [`reviews`];
+//! - host calendar blocks (never sharing a night with a live booking or another block, by the
+//!   database), in [`blocks`].
 
+pub mod blocks;
 pub mod bookkeeping;
 pub mod entities;
 pub mod hold;
@@ -34,6 +37,15 @@ pub use reservations::Model as Reservation;
 pub const NO_OVERLAP: Constraint = Constraint {
     postgres: "reservations_no_overlap",
     sqlite: "reservations_no_overlap",
+};
+
+/// No night of a property is taken twice by live bookings and calendar blocks: on PostgreSQL
+/// the exclusion constraint of `calendar_claims` (which triggers fill from both tables); on
+/// SQLite, triggers that abort with this name. A booking over a booking still reports
+/// [`NO_OVERLAP`] first.
+pub const CALENDAR_NO_OVERLAP: Constraint = Constraint {
+    postgres: "calendar_no_overlap",
+    sqlite: "calendar_no_overlap",
 };
 
 /// One reservation per guest and idempotency key (a retried booking finds the first

@@ -90,8 +90,10 @@ pub async fn count(db: &impl ConnectionTrait, scope: Scope) -> Result<u64, Error
     Ok(scoped(scope).count(db).await?)
 }
 
-/// Active bookings overlapping each `(property, from, to)`: one query per distinct range, so
-/// a page of properties asked about the same dates costs one statement.
+/// Taken nights overlapping each `(property, from, to)`: active bookings and calendar blocks,
+/// merged into one list by start, so the public calendar cannot tell them apart. Two queries
+/// per distinct range, so a page of properties asked about the same dates costs two
+/// statements.
 pub async fn calendar(
     db: &impl ConnectionTrait,
     keys: &[(Uuid, NaiveDate, NaiveDate)],
@@ -103,18 +105,27 @@ pub async fn calendar(
     let mut out: HashMap<_, Vec<_>> = keys.iter().map(|k| (*k, Vec::new())).collect();
     for ((from, to), properties) in by_range {
         let rows = Entity::find()
-            .filter(Column::PropertyId.is_in(properties))
+            .filter(Column::PropertyId.is_in(properties.iter().copied()))
             .filter(Column::Status.is_in(ACTIVE.map(ReservationStatus::as_str)))
             .filter(Column::CheckIn.lt(to))
             .filter(Column::CheckOut.gt(from))
             .order_by_asc(Column::CheckIn)
             .all(db)
             .await?;
+        let blocked = super::blocks::ranges(db, properties, from, to).await?;
         for r in rows {
             if let Some(list) = out.get_mut(&(r.property_id, from, to)) {
                 list.push((r.check_in, r.check_out));
             }
         }
+        for (property, ranges) in blocked {
+            if let Some(list) = out.get_mut(&(property, from, to)) {
+                list.extend(ranges);
+            }
+        }
+    }
+    for list in out.values_mut() {
+        list.sort();
     }
     Ok(out)
 }

@@ -141,3 +141,168 @@ draftr_common::test_on_both_backends!(
     a_status_changes_once_with_its_event,
     a_failure_is_recorded_with_its_code,
 );
+
+fn block_of(r: &Reservation, from: &str, to: &str) -> super::blocks::Block {
+    super::blocks::Block {
+        id: Uuid::now_v7(),
+        property_id: r.property_id,
+        host_id: r.host_id,
+        starts_on: from.parse().unwrap(),
+        ends_on: to.parse().unwrap(),
+        note: None,
+        source: "MANUAL".into(),
+        created_by: r.host_id,
+        created_at: chrono::Utc::now(),
+    }
+}
+
+/// Inserted without the service's advisory lock or any check of the code's: what the
+/// database alone allows.
+async fn raw_block(
+    db: &DatabaseConnection,
+    b: &super::blocks::Block,
+) -> Result<(), sea_orm::DbErr> {
+    b.clone()
+        .into_active_model()
+        .reset_all()
+        .insert(db)
+        .await
+        .map(drop)
+}
+
+async fn raw_hold(db: &DatabaseConnection, r: &Reservation) -> Result<(), sea_orm::DbErr> {
+    r.clone()
+        .into_active_model()
+        .reset_all()
+        .insert(db)
+        .await
+        .map(drop)
+}
+
+/// A block and a live reservation never share a night, whichever comes first and whatever
+/// writes them; ended stays and removed blocks free their nights.
+async fn blocks_and_live_bookings_exclude_each_other_in_the_database(backend: Backend) {
+    use draftr_common::db::violates;
+    let (_test, db) = database(backend).await;
+    let stay = row(); // 2027-03-01 .. 2027-03-04, PENDING
+    raw_hold(&db, &stay).await.unwrap();
+
+    // A block over the stay's nights is refused by name; adjacent ones are not.
+    let over = block_of(&stay, "2027-03-03", "2027-03-05");
+    let err = raw_block(&db, &over).await.unwrap_err();
+    assert!(violates(&err, super::CALENDAR_NO_OVERLAP), "{err}");
+    assert!(matches!(
+        super::blocks::insert(&db, over.clone()).await,
+        Err(super::blocks::BlockError::Overlap)
+    ));
+    let after = block_of(&stay, "2027-03-04", "2027-03-06");
+    raw_block(&db, &after).await.unwrap();
+    // Two blocks never overlap either.
+    let err = raw_block(&db, &block_of(&stay, "2027-03-05", "2027-03-07"))
+        .await
+        .unwrap_err();
+    assert!(violates(&err, super::CALENDAR_NO_OVERLAP), "{err}");
+
+    // A hold of blocked nights is refused, as an overlap.
+    let rival = Reservation {
+        id: Uuid::now_v7(),
+        guest_id: Uuid::now_v7(),
+        idempotency_key: "rival-key-00001".into(),
+        check_in: "2027-03-05".parse().unwrap(),
+        check_out: "2027-03-08".parse().unwrap(),
+        ..stay.clone()
+    };
+    let err = raw_hold(&db, &rival).await.unwrap_err();
+    assert!(violates(&err, super::CALENDAR_NO_OVERLAP), "{err}");
+    assert!(matches!(hold(&db, &rival).await, Err(HoldError::Overlap)));
+    // A booking over a booking still names the reservations' own constraint.
+    let twin = Reservation {
+        id: Uuid::now_v7(),
+        guest_id: Uuid::now_v7(),
+        idempotency_key: "twin-key-000001".into(),
+        ..stay.clone()
+    };
+    let err = raw_hold(&db, &twin).await.unwrap_err();
+    assert!(violates(&err, super::NO_OVERLAP), "{err}");
+
+    // Confirming keeps the stay's claim; failing it frees the nights for a block.
+    let confirm = Change::Confirm {
+        payment_id: Uuid::now_v7(),
+        property_id: stay.property_id,
+    };
+    transition(&db, stay.id, confirm).await.unwrap().unwrap();
+    assert!(raw_block(&db, &over).await.is_err(), "still taken");
+    let cancel = Change::Cancel {
+        refund: 0,
+        at: chrono::Utc::now(),
+    };
+    transition(&db, stay.id, cancel).await.unwrap().unwrap();
+    let freed = block_of(&stay, "2027-03-01", "2027-03-04");
+    raw_block(&db, &freed).await.unwrap();
+
+    // Removing a block frees its nights for a booking.
+    assert!(super::blocks::delete(&db, &after).await.unwrap());
+    assert!(!super::blocks::delete(&db, &after).await.unwrap(), "once");
+    hold(&db, &rival).await.unwrap();
+}
+
+/// 50 writers at once, bypassing the advisory lock: blocks and holds of random overlapping
+/// ranges. Whatever wins, no night is ever taken twice.
+async fn racing_raw_blocks_and_holds_never_take_a_night_twice(backend: Backend) {
+    let (_test, db) = database(backend).await;
+    let base = row();
+    let day = |n: i64| base.check_in + chrono::Duration::days(n);
+    let tasks = (0..50i64).map(|i| {
+        let db = db.clone();
+        let base = base.clone();
+        let (from, to) = (day((i * 7) % 9), day((i * 7) % 9 + 1 + i % 3));
+        tokio::spawn(async move {
+            if i % 2 == 0 {
+                let mut b = block_of(&base, "2027-01-01", "2027-01-02");
+                (b.starts_on, b.ends_on) = (from, to);
+                raw_block(&db, &b).await.is_ok()
+            } else {
+                let r = Reservation {
+                    id: Uuid::now_v7(),
+                    guest_id: Uuid::now_v7(),
+                    idempotency_key: format!("race-key-{i:04}"),
+                    check_in: from,
+                    check_out: to,
+                    ..base
+                };
+                raw_hold(&db, &r).await.is_ok()
+            }
+        })
+    });
+    let handles: Vec<_> = tasks.collect();
+    let mut won = 0;
+    for h in handles {
+        won += usize::from(h.await.unwrap());
+    }
+    assert!(won > 0);
+    let mut taken: Vec<_> = super::reservations::Entity::find()
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.check_in, r.check_out))
+        .chain(
+            super::entities::calendar_blocks::Entity::find()
+                .all(&db)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|b| (b.starts_on, b.ends_on)),
+        )
+        .collect();
+    assert_eq!(taken.len(), won, "every winner stored");
+    taken.sort();
+    for pair in taken.windows(2) {
+        assert!(pair[0].1 <= pair[1].0, "overlap: {pair:?}");
+    }
+}
+
+draftr_common::test_on_both_backends!(
+    blocks_and_live_bookings_exclude_each_other_in_the_database,
+    racing_raw_blocks_and_holds_never_take_a_night_twice,
+);
