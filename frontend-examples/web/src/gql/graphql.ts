@@ -26,6 +26,8 @@ export type CreatePropertyInput = {
   description?: string | null | undefined;
   maxGuests: number;
   nightlyRate: MoneyInput;
+  /** In order, the first is the cover; at most 30. */
+  photos?: Array<PhotoInput> | null | undefined;
   /** DRAFT (default) or PUBLISHED. */
   status?: PropertyStatus | null | undefined;
   title: string;
@@ -65,6 +67,17 @@ export type PaymentStatus =
   /** Sent to the provider; the outcome is not known yet. */
   | 'PENDING'
   | 'REFUNDED';
+
+/** A photo to set on a listing. */
+export type PhotoInput = {
+  /** At most 200 characters; blank means none. */
+  caption?: string | null | undefined;
+  /**
+   * An absolute https URL with a host and no user name or password, at most 2048
+   * characters; no URL twice in one list.
+   */
+  url: string;
+};
 
 /** Search filters; all given ones must hold. */
 export type PropertyFilter = {
