@@ -12,6 +12,7 @@ use futures::future::join_all;
 use serde_json::{Value, json};
 
 use crate::booking::{book, booking, day, new_listing, reservations_count};
+use crate::events::free_ids;
 use crate::helpers::{Gql, TestApp, spawn, wait_until};
 
 test_on_both_backends!(
@@ -330,23 +331,6 @@ async fn unblocking_frees_the_nights_for_a_booking(backend: Backend) {
     .ok();
     block(&app, &host, &property, 60, 62).await.ok();
     assert_eq!(count(&app, TAKEN_TWICE).await, 0);
-}
-
-/// Ids of published properties free on `[from, to)` (days from today), per catalog's search.
-async fn free_ids(app: &TestApp, token: &str, from: i64, to: i64) -> Vec<String> {
-    let res = app
-        .gql(
-            "query($a: Date!, $b: Date!) { properties(first: 100, filter: { availableFrom: $a, availableTo: $b }) { edges { node { id } } } }",
-            json!({ "a": day(from), "b": day(to) }),
-            Some(token),
-        )
-        .await;
-    res.ok()["properties"]["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 async fn date_search_leaves_out_a_blocked_property(backend: Backend) {

@@ -76,8 +76,14 @@ async fn two_relays_racing_over_one_outbox_publish_every_event_exactly_once(back
     );
 }
 
-/// Ids of published properties free on `[from, to)` (days from today), per catalog's search.
-async fn free_ids(app: &crate::helpers::TestApp, token: &str, from: i64, to: i64) -> Vec<String> {
+/// Ids of published properties free on `[from, to)` (days from today), per catalog's date
+/// search (also used by the calendar-block tests).
+pub(crate) async fn free_ids(
+    app: &crate::helpers::TestApp,
+    token: &str,
+    from: i64,
+    to: i64,
+) -> Vec<String> {
     let res = app
         .gql(
             "query($a: Date!, $b: Date!) { properties(first: 100, filter: { availableFrom: $a, availableTo: $b }) { edges { node { id } } } }",

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::Event;
-use super::reservation::{ContractError, TOPIC};
+use super::reservation::{ContractError, TOPIC, read_contract};
 
 /// What happened to the block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -87,42 +87,14 @@ impl CalendarBlockEvent {
     /// this build does not define). `Err`: the event claims a calendar kind but breaks the
     /// contract.
     pub fn from_event(event: &Event) -> Result<Option<Self>, ContractError> {
-        if event.topic != TOPIC {
-            return Err(ContractError::WrongTopic {
-                id: event.id,
-                topic: event.topic.clone(),
-            });
-        }
-        let Some(kind) = CalendarEventKind::parse(&event.kind) else {
-            return Ok(None);
-        };
-        let version = event
-            .payload
-            .get("version")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0);
-        if version != u64::from(Self::VERSION) {
-            return Err(ContractError::UnknownVersion {
-                id: event.id,
-                found: version,
-                known: Self::VERSION,
-            });
-        }
-        let parsed: Self = serde_json::from_value(event.payload.clone()).map_err(|source| {
-            ContractError::Malformed {
-                id: event.id,
-                kind: event.kind.clone(),
-                source,
-            }
-        })?;
-        if parsed.kind != kind {
-            return Err(ContractError::KindMismatch {
-                id: event.id,
-                envelope: event.kind.clone(),
-                payload: parsed.kind.as_str(),
-            });
-        }
-        Ok(Some(parsed))
+        read_contract(
+            event,
+            CalendarEventKind::parse,
+            None,
+            Self::VERSION,
+            |e: &Self| e.kind,
+            CalendarEventKind::as_str,
+        )
     }
 }
 

@@ -131,6 +131,59 @@ pub enum ContractError {
     },
 }
 
+/// What every contract on this topic checks when it reads an event: the topic; a kind this
+/// build defines (`parse`; `Ok(None)` for another, which readers skip); the version (`missing`
+/// stands for payloads written before versions were recorded); the payload's shape; and the
+/// payload's own kind agreeing with the envelope's.
+pub(crate) fn read_contract<T, K>(
+    event: &Event,
+    parse: fn(&str) -> Option<K>,
+    missing: Option<u32>,
+    known: u32,
+    kind_of: fn(&T) -> K,
+    name: fn(K) -> &'static str,
+) -> Result<Option<T>, ContractError>
+where
+    T: serde::de::DeserializeOwned,
+    K: Copy + PartialEq,
+{
+    if event.topic != TOPIC {
+        return Err(ContractError::WrongTopic {
+            id: event.id,
+            topic: event.topic.clone(),
+        });
+    }
+    let Some(kind) = parse(&event.kind) else {
+        return Ok(None);
+    };
+    let version = match (event.payload.get("version"), missing) {
+        (None, Some(first)) => u64::from(first),
+        (v, _) => v.and_then(|v| v.as_u64()).unwrap_or(0),
+    };
+    if version != u64::from(known) {
+        return Err(ContractError::UnknownVersion {
+            id: event.id,
+            found: version,
+            known,
+        });
+    }
+    let parsed: T = serde_json::from_value(event.payload.clone()).map_err(|source| {
+        ContractError::Malformed {
+            id: event.id,
+            kind: event.kind.clone(),
+            source,
+        }
+    })?;
+    if kind_of(&parsed) != kind {
+        return Err(ContractError::KindMismatch {
+            id: event.id,
+            envelope: event.kind.clone(),
+            payload: name(kind_of(&parsed)),
+        });
+    }
+    Ok(Some(parsed))
+}
+
 impl ReservationEvent {
     /// The version this build writes and reads. Bump it (and teach readers the old one) when a
     /// field changes meaning or a required field is added.
@@ -150,41 +203,14 @@ impl ReservationEvent {
     /// Reads a bus event. `Ok(None)`: a reservation event of a kind this build does not define,
     /// which readers skip. `Err`: the event claims to be one this contract defines but is not.
     pub fn from_event(event: &Event) -> Result<Option<Self>, ContractError> {
-        if event.topic != TOPIC {
-            return Err(ContractError::WrongTopic {
-                id: event.id,
-                topic: event.topic.clone(),
-            });
-        }
-        let Some(kind) = ReservationEventKind::parse(&event.kind) else {
-            return Ok(None);
-        };
-        let version = match event.payload.get("version") {
-            None => u64::from(first_version()),
-            Some(v) => v.as_u64().unwrap_or(0),
-        };
-        if version != u64::from(Self::VERSION) {
-            return Err(ContractError::UnknownVersion {
-                id: event.id,
-                found: version,
-                known: Self::VERSION,
-            });
-        }
-        let parsed: Self = serde_json::from_value(event.payload.clone()).map_err(|source| {
-            ContractError::Malformed {
-                id: event.id,
-                kind: event.kind.clone(),
-                source,
-            }
-        })?;
-        if parsed.kind != kind {
-            return Err(ContractError::KindMismatch {
-                id: event.id,
-                envelope: event.kind.clone(),
-                payload: parsed.kind.as_str(),
-            });
-        }
-        Ok(Some(parsed))
+        read_contract(
+            event,
+            ReservationEventKind::parse,
+            Some(first_version()),
+            Self::VERSION,
+            |e: &Self| e.kind,
+            ReservationEventKind::as_str,
+        )
     }
 }
 

@@ -9,12 +9,12 @@ use draftr_common::db::{is_deadlock, violates};
 use draftr_common::events::calendar::{CalendarBlockEvent, CalendarEventKind};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, Set, TransactionTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, TransactionTrait,
 };
 use uuid::Uuid;
 
 use super::entities::calendar_blocks::{self, Column, Entity};
-use super::{CALENDAR_NO_OVERLAP, lock_property, outbox};
+use super::{CALENDAR_NO_OVERLAP, lock_property};
 use crate::error::Error;
 
 pub use calendar_blocks::Model as Block;
@@ -125,17 +125,15 @@ async fn write_event(
     let event = event_of(Uuid::now_v7(), kind, b, Utc::now());
     let payload = serde_json::to_string(&event)
         .map_err(|e| DbErr::Custom(format!("serializing a calendar event: {e}")))?;
-    outbox::ActiveModel {
-        id: Set(event.event_id),
-        kind: Set(kind.as_str().to_owned()),
-        aggregate_id: Set(b.id),
-        payload: Set(payload),
-        created_at: Set(event.occurred_at),
-        published_at: Set(None),
-    }
-    .insert(txn)
-    .await?;
-    Ok(())
+    super::append_to_outbox(
+        txn,
+        event.event_id,
+        kind.as_str(),
+        b.id,
+        payload,
+        event.occurred_at,
+    )
+    .await
 }
 
 fn event_of(

@@ -121,3 +121,28 @@ pub mod testing {
 
 #[cfg(test)]
 mod tests;
+
+/// Appends one event to the outbox in the caller's transaction, so it is written exactly when
+/// the change it announces is; the relay publishes the row as is. Reservation and calendar-block
+/// changes both announce themselves through here.
+pub(crate) async fn append_to_outbox(
+    txn: &impl sea_orm::ConnectionTrait,
+    event_id: uuid::Uuid,
+    kind: &str,
+    aggregate_id: uuid::Uuid,
+    payload: String,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::{ActiveModelTrait, Set};
+    outbox::ActiveModel {
+        id: Set(event_id),
+        kind: Set(kind.to_owned()),
+        aggregate_id: Set(aggregate_id),
+        payload: Set(payload),
+        created_at: Set(at),
+        published_at: Set(None),
+    }
+    .insert(txn)
+    .await?;
+    Ok(())
+}

@@ -9,12 +9,11 @@ use draftr_common::events::reservation::{
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
 };
 use uuid::Uuid;
 
-use super::{Reservation, lock_property, outbox, queries, reservations};
+use super::{Reservation, lock_property, queries, reservations};
 use crate::domain::{FailureCode, ReservationStatus};
 use crate::error::Error;
 
@@ -115,16 +114,7 @@ async fn write_event(
     let event = event_of(Uuid::now_v7(), kind, r, at)?;
     let payload = serde_json::to_string(&event)
         .map_err(|e| Error::Internal(anyhow::Error::new(e).context("serializing an event")))?;
-    outbox::ActiveModel {
-        id: Set(event.event_id),
-        kind: Set(kind.as_str().to_owned()),
-        aggregate_id: Set(r.id),
-        payload: Set(payload),
-        created_at: Set(at),
-        published_at: Set(None),
-    }
-    .insert(txn)
-    .await?;
+    super::append_to_outbox(txn, event.event_id, kind.as_str(), r.id, payload, at).await?;
     Ok(())
 }
 
