@@ -923,10 +923,12 @@ mod tests {
             }
         }
         // async-graphql joins more than 30 `_entities` in a `FuturesUnordered`, which may yield
-        // before it has polled them all; if the loader's 1 ms delay runs out in that gap (a
-        // slow debug build), the rest of the page is a second batch. Never one per property.
+        // before it has polled them all; if the loader's 1 ms delay runs out in such a gap (a
+        // slow debug build on a loaded machine: 3 batches were seen once), the rest of the page
+        // is another batch. What is checked is that the statements do not follow the page:
+        // at most one per ten properties, where one per property would be 50.
         assert_eq!(cost[0], 1, "statements for 10 properties: {cost:?}");
-        assert!(cost[1] <= 2, "statements for 50 properties: {cost:?}");
+        assert!(cost[1] <= 5, "statements for 50 properties: {cost:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
