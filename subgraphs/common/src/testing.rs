@@ -137,11 +137,24 @@ pub fn reservation_event(
         }),
         total,
         status: match kind {
-            Kind::Confirmed => ReservationState::Confirmed,
+            Kind::Confirmed | Kind::Changed => ReservationState::Confirmed,
             Kind::Cancelled => ReservationState::Cancelled,
             Kind::Failed => ReservationState::Failed,
         },
         failure_code: (kind == Kind::Failed).then(|| "PAYMENT_DECLINED".to_owned()),
+        // A change that moved the stay one night later and added a guest, at the same price.
+        change: (kind == Kind::Changed).then(|| crate::events::reservation::StayChange {
+            change_id: Uuid::now_v7(),
+            previous_check_in: "2027-02-28".parse().expect("date"),
+            previous_check_out: "2027-03-03".parse().expect("date"),
+            previous_guests: 1,
+            guests: 2,
+            previous_total: Amount {
+                amount: 30_000,
+                currency: "EUR".into(),
+            },
+            charged: None,
+        }),
     }
 }
 

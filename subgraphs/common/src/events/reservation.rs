@@ -29,10 +29,20 @@ pub enum ReservationEventKind {
     /// PENDING → FAILED: the booking did not happen; the dates are free again.
     #[serde(rename = "reservation.failed")]
     Failed,
+    /// A CONFIRMED stay's dates or guests changed (`changeReservation`); it stays CONFIRMED.
+    /// `change` says what it was before and what money moved; `refund` is what the change
+    /// gives back (a lower total), if anything.
+    #[serde(rename = "reservation.changed")]
+    Changed,
 }
 
 impl ReservationEventKind {
-    pub const ALL: [Self; 3] = [Self::Confirmed, Self::Cancelled, Self::Failed];
+    pub const ALL: [Self; 4] = [
+        Self::Confirmed,
+        Self::Cancelled,
+        Self::Failed,
+        Self::Changed,
+    ];
 
     /// The name on the stream and in the outbox (`reservation.confirmed`, …).
     pub fn as_str(self) -> &'static str {
@@ -40,6 +50,7 @@ impl ReservationEventKind {
             Self::Confirmed => "reservation.confirmed",
             Self::Cancelled => "reservation.cancelled",
             Self::Failed => "reservation.failed",
+            Self::Changed => "reservation.changed",
         }
     }
 
@@ -99,11 +110,32 @@ pub struct ReservationEvent {
     pub check_out: NaiveDate,
     pub nights: i32,
     pub total: Amount,
-    /// What a cancellation refunds; `None` for other kinds.
+    /// What a cancellation (or a change that lowered the total) refunds; `None` otherwise.
     pub refund: Option<Amount>,
     pub status: ReservationState,
     /// Why a booking failed (`PAYMENT_DECLINED`, `HOLD_EXPIRED`, …); `None` otherwise.
     pub failure_code: Option<String>,
+    /// For `reservation.changed` only: the stay before the change. Absent from every other
+    /// kind (so readers of those, which refuse unknown fields, are unaffected: they skip the
+    /// kind before reading the payload).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<StayChange>,
+}
+
+/// What a `reservation.changed` event adds: the stay as it was, the guest count now and then
+/// (the other fields of the event are the stay as it is now), and what was charged on top.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StayChange {
+    /// The change's id (also the key of its extra charge, if any).
+    pub change_id: Uuid,
+    pub previous_check_in: NaiveDate,
+    pub previous_check_out: NaiveDate,
+    pub previous_guests: i32,
+    pub guests: i32,
+    pub previous_total: Amount,
+    /// Charged on top of what was paid (a higher total); `None` when nothing was.
+    pub charged: Option<Amount>,
 }
 
 fn first_version() -> u32 {
@@ -268,6 +300,20 @@ mod tests {
         let mut envelope = sample().to_event();
         envelope.payload["status"] = "SOMETHING".into();
         assert!(ReservationEvent::from_event(&envelope).is_err());
+    }
+
+    #[test]
+    fn a_change_carries_the_stay_before_it_and_other_kinds_do_not() {
+        let changed = crate::testing::reservation_event(ReservationEventKind::Changed);
+        let envelope = changed.to_event();
+        assert_eq!(envelope.kind, "reservation.changed");
+        assert_eq!(envelope.payload["change"]["previousCheckIn"], "2027-02-28");
+        assert_eq!(envelope.payload["change"]["charged"], serde_json::Value::Null);
+        assert_eq!(
+            ReservationEvent::from_event(&envelope).unwrap(),
+            Some(changed)
+        );
+        assert!(sample().to_event().payload.get("change").is_none());
     }
 
     #[test]

@@ -151,6 +151,7 @@ fn event_of(
             ReservationStatus::Failed => ReservationState::Failed,
         },
         failure_code: r.failure_code.clone(),
+        change: None,
     })
 }
 
