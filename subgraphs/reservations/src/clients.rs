@@ -175,6 +175,9 @@ fn required(v: &Value) -> Result<PaymentInfo, CallError> {
 #[derive(Debug, Clone)]
 pub struct AuthorizeCall<'a> {
     pub reservation_id: Uuid,
+    /// The charge this pays for: `None` for the booking itself (payments keys it by the
+    /// reservation), a change's id for the difference a change costs.
+    pub charge_id: Option<Uuid>,
     pub guest_id: Uuid,
     pub host_id: Uuid,
     pub amount: i64,
@@ -204,9 +207,10 @@ impl PaymentsClient {
         let data = self
             .0
             .call(
-                &format!("mutation($r: ID!, $g: ID!, $h: ID!, $a: Int!, $c: String!, $pm: String!) {{ authorizePayment(reservationId: $r, guestId: $g, hostId: $h, amount: $a, currency: $c, paymentMethod: $pm) {{ {PAYMENT_FIELDS} }} }}"),
+                &format!("mutation($r: ID!, $g: ID!, $h: ID!, $a: Int!, $c: String!, $pm: String!, $k: ID) {{ authorizePayment(reservationId: $r, guestId: $g, hostId: $h, amount: $a, currency: $c, paymentMethod: $pm, chargeId: $k) {{ {PAYMENT_FIELDS} }} }}"),
                 json!({
                     "r": call.reservation_id.to_string(),
+                    "k": call.charge_id.map(|c| c.to_string()),
                     "g": call.guest_id.to_string(),
                     "h": call.host_id.to_string(),
                     "a": call.amount,
@@ -219,67 +223,75 @@ impl PaymentsClient {
         required(&data["authorizePayment"])
     }
 
+    /// Captures the booking's payment (`charge: None`) or a change's extra charge.
     pub async fn capture(
         &self,
         reservation: Uuid,
+        charge: Option<Uuid>,
         request_id: &str,
     ) -> Result<PaymentInfo, CallError> {
         let data = self
             .0
             .call(
-                &format!("mutation($r: ID!) {{ capturePayment(reservationId: $r) {{ {PAYMENT_FIELDS} }} }}"),
-                json!({ "r": reservation.to_string() }),
+                &format!("mutation($r: ID!, $k: ID) {{ capturePayment(reservationId: $r, chargeId: $k) {{ {PAYMENT_FIELDS} }} }}"),
+                json!({ "r": reservation.to_string(), "k": charge.map(|c| c.to_string()) }),
                 request_id,
             )
             .await?;
         required(&data["capturePayment"])
     }
 
-    /// Voids or fully refunds. An outcome payments does not know yet it looks up at the
-    /// provider first.
+    /// Voids or fully refunds the booking's payment (`charge: None`) or a change's extra
+    /// charge. An outcome payments does not know yet it looks up at the provider first.
     pub async fn cancel(
         &self,
         reservation: Uuid,
+        charge: Option<Uuid>,
         request_id: &str,
     ) -> Result<Option<PaymentInfo>, CallError> {
         let data = self
             .0
             .call(
-                &format!("mutation($r: ID!) {{ cancelPayment(reservationId: $r) {{ {PAYMENT_FIELDS} }} }}"),
-                json!({ "r": reservation.to_string() }),
+                &format!("mutation($r: ID!, $k: ID) {{ cancelPayment(reservationId: $r, chargeId: $k) {{ {PAYMENT_FIELDS} }} }}"),
+                json!({ "r": reservation.to_string(), "k": charge.map(|c| c.to_string()) }),
                 request_id,
             )
             .await?;
         payment_info(&data["cancelPayment"])
     }
 
+    /// Refunds `amount` across the reservation's payments, once per `key` (`None`: the
+    /// cancellation's refund; a change's id for what a change gives back).
     pub async fn refund(
         &self,
         reservation: Uuid,
         amount: i64,
+        key: Option<Uuid>,
         request_id: &str,
     ) -> Result<PaymentInfo, CallError> {
         let data = self
             .0
             .call(
-                &format!("mutation($r: ID!, $a: Int!) {{ refundPayment(reservationId: $r, amount: $a) {{ {PAYMENT_FIELDS} }} }}"),
-                json!({ "r": reservation.to_string(), "a": amount }),
+                &format!("mutation($r: ID!, $a: Int!, $k: String) {{ refundPayment(reservationId: $r, amount: $a, refundKey: $k) {{ {PAYMENT_FIELDS} }} }}"),
+                json!({ "r": reservation.to_string(), "a": amount, "k": key.map(|c| c.to_string()) }),
                 request_id,
             )
             .await?;
         required(&data["refundPayment"])
     }
 
+    /// The booking's payment (`charge: None`) or a change's extra charge.
     pub async fn status(
         &self,
         reservation: Uuid,
+        charge: Option<Uuid>,
         request_id: &str,
     ) -> Result<Option<PaymentInfo>, CallError> {
         let data = self
             .0
             .call(
-                &format!("query($r: ID!) {{ paymentForReservation(reservationId: $r) {{ {PAYMENT_FIELDS} }} }}"),
-                json!({ "r": reservation.to_string() }),
+                &format!("query($r: ID!, $k: ID) {{ paymentForReservation(reservationId: $r, chargeId: $k) {{ {PAYMENT_FIELDS} }} }}"),
+                json!({ "r": reservation.to_string(), "k": charge.map(|c| c.to_string()) }),
                 request_id,
             )
             .await?;

@@ -105,6 +105,118 @@ impl FailureCode {
     }
 }
 
+/// Where a change of a stay is (`reservation_changes.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeStatus {
+    /// Priced and recorded; an extra charge may be in flight.
+    Pending,
+    /// The stay has the new dates, guests and total.
+    Applied,
+    /// The stay was left exactly as it was.
+    Failed,
+}
+
+impl ChangeStatus {
+    pub const ALL: [Self; 3] = [Self::Pending, Self::Applied, Self::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Applied => "APPLIED",
+            Self::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| unknown_stored("change status", s))
+    }
+}
+
+/// Why a change failed, kept so a retry with the same idempotency key gets the same answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeFailure {
+    /// Another booking or a block has one of the new nights.
+    Conflict,
+    /// The card was declined for the difference.
+    PaymentDeclined,
+    /// Payments could not be reached, or could not say whether it authorized: compensated.
+    PaymentUnavailable,
+    /// Payments refused the payment method as invalid input.
+    BadUserInput,
+    /// The stay was changed or cancelled by another request meanwhile.
+    Superseded,
+    /// The request that made it went away and the reconciler ended it.
+    Expired,
+    /// Payments refused for a reason of its own.
+    Internal,
+}
+
+impl ChangeFailure {
+    pub const ALL: [Self; 7] = [
+        Self::Conflict,
+        Self::PaymentDeclined,
+        Self::PaymentUnavailable,
+        Self::BadUserInput,
+        Self::Superseded,
+        Self::Expired,
+        Self::Internal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Conflict => "BOOKING_CONFLICT",
+            Self::PaymentDeclined => "PAYMENT_DECLINED",
+            Self::PaymentUnavailable => "PAYMENT_UNAVAILABLE",
+            Self::BadUserInput => "BAD_USER_INPUT",
+            Self::Superseded => "SUPERSEDED",
+            Self::Expired => "EXPIRED",
+            Self::Internal => "INTERNAL",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| unknown_stored("change failure code", s))
+    }
+}
+
+/// What a change that lowers a stay's total gives back: the difference, refunded as if those
+/// nights were cancelled now, under the stay's cancellation policy, with the notice counted
+/// from the earliest check-in the stay has had (`notice_from`). A change that raises the total
+/// charges the whole difference; one that keeps it refunds nothing.
+pub fn change_refund(
+    policy: CancellationPolicy,
+    from_total: i64,
+    to_total: i64,
+    notice_from: NaiveDate,
+    now: DateTime<Utc>,
+) -> i64 {
+    if to_total >= from_total {
+        return 0;
+    }
+    refund_for(policy, from_total - to_total, notice_from, now)
+}
+
+/// A stable digest of a change request as the client sent it (absent fields included), so a
+/// repeat of its idempotency key can be told from a different change under the same key.
+pub fn change_fingerprint(
+    check_in: Option<NaiveDate>,
+    check_out: Option<NaiveDate>,
+    guests: Option<i32>,
+    payment_method: Option<&str>,
+) -> String {
+    let mut h = Sha256::new();
+    h.update(format!(
+        "change|{check_in:?}|{check_out:?}|{guests:?}|{payment_method:?}"
+    ));
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A stored value this build cannot read: the row was written by a newer build, or by hand.
 fn unknown_stored(what: &str, value: &str) -> Error {
     Error::Internal(anyhow::anyhow!(
@@ -346,6 +458,59 @@ mod tests {
             0,
             "stay started"
         );
+    }
+
+    #[test]
+    fn a_lower_total_refunds_the_difference_by_the_policy_and_a_higher_one_nothing() {
+        let check_in = d("2027-03-10");
+        let at = |hours_before: i64| stay_starts(check_in) - Duration::hours(hours_before);
+        use CancellationPolicy::*;
+        // 30 000 → 20 000: the 10 000 difference, as if cancelled now.
+        assert_eq!(
+            change_refund(Flexible, 30_000, 20_000, check_in, at(48)),
+            10_000
+        );
+        assert_eq!(
+            change_refund(Moderate, 30_000, 20_000, check_in, at(48)),
+            5_000
+        );
+        assert_eq!(change_refund(Strict, 30_000, 20_000, check_in, at(48)), 0);
+        assert_eq!(
+            change_refund(Strict, 30_000, 20_000, check_in, at(8 * 24)),
+            5_000
+        );
+        // Same or higher totals refund nothing.
+        assert_eq!(change_refund(Flexible, 30_000, 30_000, check_in, at(48)), 0);
+        assert_eq!(change_refund(Flexible, 30_000, 40_000, check_in, at(48)), 0);
+    }
+
+    #[test]
+    fn change_fingerprints_tell_requests_apart_including_absent_fields() {
+        let a = change_fingerprint(Some(d("2027-03-01")), None, Some(2), None);
+        assert_eq!(
+            a,
+            change_fingerprint(Some(d("2027-03-01")), None, Some(2), None)
+        );
+        assert_ne!(
+            a,
+            change_fingerprint(None, Some(d("2027-03-01")), Some(2), None)
+        );
+        assert_ne!(
+            a,
+            change_fingerprint(Some(d("2027-03-01")), None, None, None)
+        );
+        assert_ne!(
+            a,
+            change_fingerprint(Some(d("2027-03-01")), None, Some(2), Some("pm_card_visa"))
+        );
+        assert_eq!(a.len(), 64);
+        for s in ChangeStatus::ALL {
+            assert_eq!(ChangeStatus::parse(s.as_str()).unwrap(), s);
+        }
+        for f in ChangeFailure::ALL {
+            assert_eq!(ChangeFailure::parse(f.as_str()).unwrap(), f);
+        }
+        assert!(ChangeStatus::parse("DONE").is_err());
     }
 
     #[test]

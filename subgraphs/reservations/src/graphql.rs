@@ -31,7 +31,9 @@ use draftr_common::{ApiError, ApiResult, Claims};
 use uuid::Uuid;
 
 use crate::domain::{CancellationPolicy, ReservationStatus};
-use crate::service::{self, BookingRequest, NewBlock, NewReview, ReservationService, Scope};
+use crate::service::{
+    self, BookingRequest, ChangeRequest, NewBlock, NewReview, ReservationService, Scope,
+};
 
 pub type ReservationsSchema = Schema<Query, Mutation, EmptySubscription>;
 
@@ -122,6 +124,21 @@ pub struct CreateReservationInput {
     pub payment_method: String,
     /// Chosen by the client for this booking attempt (a UUID); retrying with the same key
     /// returns the same reservation and never charges twice.
+    pub idempotency_key: String,
+}
+
+/// A change of a confirmed stay. Absent fields keep the stay's value; at least one of
+/// `checkIn`, `checkOut` and `guests` is needed.
+#[derive(InputObject)]
+pub struct ChangeReservationInput {
+    pub check_in: Option<Date>,
+    pub check_out: Option<Date>,
+    pub guests: Option<i32>,
+    /// Pays the difference when the new total is higher (a Stripe payment-method id); the
+    /// booking's own payment method if absent.
+    pub payment_method: Option<String>,
+    /// Chosen by the client for this change attempt (a UUID); retrying with the same key
+    /// answers as the first attempt did and never charges twice.
     pub idempotency_key: String,
 }
 
@@ -643,6 +660,38 @@ impl Mutation {
                     property_id: parse_id("propertyId", &input.property_id)?,
                     check_in: input.check_in.0,
                     check_out: input.check_out.0,
+                    guests: input.guests,
+                    payment_method: input.payment_method,
+                    idempotency_key: input.idempotency_key,
+                },
+                &request_id(ctx),
+            )
+            .await?;
+        Ok(Reservation(r))
+    }
+
+    /// Changes a confirmed stay that has not started (its guest, or an admin): new dates
+    /// and/or guests, validated and priced like a new booking at the property's current rate.
+    /// The new nights are taken and the old released in one step, so the new dates may
+    /// overlap the old. A higher total charges the difference (`paymentMethod`, or the
+    /// booking's); a lower one refunds the difference under the cancellation policy, as if
+    /// those nights were cancelled now. BOOKING_CONFLICT when another booking or a block has
+    /// one of the new nights; a declined card leaves the booking exactly as it was.
+    async fn change_reservation(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: ChangeReservationInput,
+    ) -> ApiResult<Reservation> {
+        let me = viewer(ctx).require_user()?;
+        let service = ctx.data_unchecked::<Arc<ReservationService>>();
+        let r = service
+            .change(
+                me,
+                parse_id("id", &id)?,
+                ChangeRequest {
+                    check_in: input.check_in.map(|d| d.0),
+                    check_out: input.check_out.map(|d| d.0),
                     guests: input.guests,
                     payment_method: input.payment_method,
                     idempotency_key: input.idempotency_key,

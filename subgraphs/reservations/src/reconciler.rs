@@ -8,6 +8,9 @@
 //!   (FAILED) and any payment that may exist is voided.
 //! - CONFIRMED but not captured: captured.
 //! - FAILED or CANCELLED with compensation pending: voided, or refunded per the policy.
+//! - Changes of stays: PENDING ones older than the hold timeout are ended (never applied
+//!   late) and any charge for the difference voided; applied ones have their difference
+//!   captured or their refund made.
 //!
 //! What to do with each row is decided in `crate::service` (settlement), by the functions the
 //! saga itself uses; this module only finds the rows and counts.
@@ -85,6 +88,12 @@ pub async fn reconcile(service: &ReservationService) -> Result<Pass, Error> {
     }
     for r in service.awaiting_compensation().await? {
         if service.compensate(r.id, &request_id).await {
+            pass.compensated += 1;
+        }
+    }
+    pass.released += service.end_stale_changes(&request_id).await?;
+    for c in service.unsettled_changes().await? {
+        if service.settle_change(c.id, &request_id).await {
             pass.compensated += 1;
         }
     }

@@ -263,6 +263,7 @@ impl ReservationService {
             created_at: Set(now),
             updated_at: Set(now),
             cancelled_at: Set(None),
+            policy_check_in: Set(None),
         };
         store::insert_hold(&self.db, row, req.property_id).await
     }
@@ -312,6 +313,7 @@ impl ReservationService {
 pub(super) fn authorize_call(held: &Reservation) -> AuthorizeCall<'_> {
     AuthorizeCall {
         reservation_id: held.id,
+        charge_id: None,
         guest_id: held.guest_id,
         host_id: held.host_id,
         amount: held.total_amount,
@@ -390,7 +392,7 @@ fn replayed(first: Reservation, fingerprint: &str) -> Result<Reservation, Error>
 }
 
 /// Server-side price: nights × nightly rate in minor units; refuses what cannot be booked.
-fn price(
+pub(super) fn price(
     quote: &Quote,
     check_in: NaiveDate,
     check_out: NaiveDate,

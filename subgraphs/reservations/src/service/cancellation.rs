@@ -47,7 +47,7 @@ impl ReservationService {
             ));
         }
         let policy = CancellationPolicy::parse(&row.cancellation_policy)?;
-        let refund = domain::refund_for(policy, row.total_amount, row.check_in, now);
+        let refund = domain::refund_for(policy, row.total_amount, row.notice_from(), now);
 
         let change = Change::Cancel { refund, at: now };
         if store::transition(&self.db, id, change).await?.is_none() {

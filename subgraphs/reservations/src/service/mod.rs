@@ -7,6 +7,8 @@
 //!   is ended;
 //! - cancellation, in `cancellation.rs`: a guest's cancellation with the policy's refund, and
 //!   an admin's delete;
+//! - changing a confirmed stay, in `change.rs`: re-priced, the difference charged or refunded,
+//!   the new nights taken and the old released in one transaction;
 //! - reviews, in `reviews.rs`: a guest's review of a stay that ended, the host's reply, an
 //!   admin's removal, and the reads behind `Property.reviews` and `Property.rating`;
 //! - calendar blocks, in `blocks.rs`: a host taking nights off sale, and removing the block.
@@ -19,6 +21,7 @@
 mod blocks;
 mod booking;
 mod cancellation;
+mod change;
 mod reviews;
 mod settlement;
 
@@ -39,6 +42,7 @@ use crate::store::queries;
 pub use crate::store::blocks::Block;
 pub use crate::store::{Reservation, Review, Scope};
 pub use blocks::{MAX_BLOCK_NIGHTS, MAX_NOTE_CHARS, NewBlock};
+pub use change::ChangeRequest;
 pub use reviews::{NewReview, Rating};
 pub(crate) use settlement::Settled;
 
@@ -105,9 +109,11 @@ impl ReservationService {
         &self.metrics
     }
 
-    /// Failed or cancelled reservations whose payment is still to be voided or refunded.
+    /// Failed or cancelled reservations, and changes, whose payment is still to be voided or
+    /// refunded.
     pub async fn compensations_pending(&self) -> Result<u64, Error> {
-        queries::count_awaiting_compensation(&self.db).await
+        Ok(queries::count_awaiting_compensation(&self.db).await?
+            + crate::store::changes::count_unsettled(&self.db).await?)
     }
 
     fn stay_rules(&self) -> StayRules {

@@ -51,7 +51,7 @@ impl ReservationService {
 
     /// Captures a confirmed reservation's payment; on failure leaves it to the reconciler.
     pub(crate) async fn capture(&self, id: Uuid, request_id: &str) -> bool {
-        match self.payments.capture(id, request_id).await {
+        match self.payments.capture(id, None, request_id).await {
             Ok(_) => {
                 if let Err(e) = bookkeeping::mark_captured(&self.db, id).await {
                     tracing::error!(reservation.id = %id, error = %e, "capture not recorded; the reconciler will repeat it");
@@ -83,10 +83,12 @@ impl ReservationService {
             }
         };
         let result = match status {
-            ReservationStatus::Failed => self.payments.cancel(id, request_id).await.map(|_| ()),
+            ReservationStatus::Failed => {
+                self.payments.cancel(id, None, request_id).await.map(|_| ())
+            }
             ReservationStatus::Cancelled => self
                 .payments
-                .refund(id, row.refund_amount.unwrap_or(0), request_id)
+                .refund(id, row.refund_amount.unwrap_or(0), None, request_id)
                 .await
                 .map(|_| ()),
             ReservationStatus::Pending | ReservationStatus::Confirmed => return false,
@@ -129,7 +131,7 @@ impl ReservationService {
         r: &Reservation,
         request_id: &str,
     ) -> Result<Settled, Error> {
-        let payment = match self.payments.status(r.id, request_id).await {
+        let payment = match self.payments.status(r.id, None, request_id).await {
             // Payments never heard of it: no money moved, release.
             Ok(None) => {
                 self.fail(r.id, FailureCode::HoldExpired, false).await?;

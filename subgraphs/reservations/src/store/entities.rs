@@ -31,6 +31,19 @@ pub mod reservations {
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
         pub cancelled_at: Option<DateTimeUtc>,
+        /// The check-in the cancellation policy counts notice from, once a change moved the
+        /// stay: the earliest it has had. `None`: `check_in` (see [`Model::notice_from`]).
+        pub policy_check_in: Option<Date>,
+    }
+
+    impl Model {
+        /// The check-in a refund's notice is counted from (the policy's clock): the earliest
+        /// check-in this stay has had, so moving a stay later cannot make a late cancellation
+        /// an early one.
+        pub fn notice_from(&self) -> Date {
+            self.policy_check_in
+                .map_or(self.check_in, |p| p.min(self.check_in))
+        }
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -111,6 +124,55 @@ pub mod calendar_blocks {
         /// Who made it: the host, or an admin.
         pub created_by: Uuid,
         pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod reservation_changes {
+    use sea_orm::entity::prelude::*;
+
+    /// A change of a confirmed stay (see the migration for what each column records).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "reservation_changes")]
+    pub struct Model {
+        /// Also the charge id of the change's extra payment, if it has one.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub reservation_id: Uuid,
+        pub requested_by: Uuid,
+        pub idempotency_key: String,
+        pub request_fingerprint: String,
+        pub from_check_in: Date,
+        pub from_check_out: Date,
+        pub from_guests: i32,
+        pub from_total: i64,
+        pub to_check_in: Date,
+        pub to_check_out: Date,
+        pub to_guests: i32,
+        pub to_nights: i32,
+        pub to_total: i64,
+        pub payment_method: String,
+        /// [`crate::domain::ChangeStatus::as_str`].
+        pub status: String,
+        /// [`crate::domain::ChangeFailure::as_str`], when FAILED.
+        pub failure_code: Option<String>,
+        pub payment_id: Option<Uuid>,
+        pub captured: bool,
+        pub refund_amount: Option<i64>,
+        pub compensation_pending: bool,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    impl Model {
+        /// What the change costs on top of what was paid (negative: the total went down).
+        pub fn difference(&self) -> i64 {
+            self.to_total - self.from_total
+        }
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,11 +9,14 @@
 //! - the payment flags (`captured`, `compensation_pending`) and deletion, which change no
 //!   status and announce nothing, in [`bookkeeping`];
 //! - reviews of stays (one per reservation, by the database's UNIQUE key), in [`reviews`];
+//! - changes of confirmed stays (recorded, then applied to the stay in one transaction that
+//!   the same constraints check), in [`changes`];
 //! - host calendar blocks (never sharing a night with a live booking or another block, by the
 //!   database), in [`blocks`].
 
 pub mod blocks;
 pub mod bookkeeping;
+pub mod changes;
 pub mod entities;
 pub mod hold;
 pub mod queries;
@@ -115,6 +118,7 @@ pub mod testing {
             created_at: now,
             updated_at: now,
             cancelled_at: None,
+            policy_check_in: None,
         }
     }
 }

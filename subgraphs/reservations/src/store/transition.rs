@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use draftr_common::events::reservation::{
-    Amount, ReservationEvent, ReservationEventKind, ReservationState,
+    Amount, ReservationEvent, ReservationEventKind, ReservationState, StayChange,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -112,9 +112,52 @@ async fn write_event(
     at: DateTime<Utc>,
 ) -> Result<(), Error> {
     let event = event_of(Uuid::now_v7(), kind, r, at)?;
+    append(txn, &event).await
+}
+
+/// The `reservation.changed` row for an applied `change`; `r` is the stay as it now is.
+pub(super) async fn write_change_event(
+    txn: &impl ConnectionTrait,
+    r: &Reservation,
+    change: &super::changes::ChangeRow,
+    at: DateTime<Utc>,
+) -> Result<(), Error> {
+    let event = change_event_of(Uuid::now_v7(), r, change, at)?;
+    append(txn, &event).await
+}
+
+/// The event contract's view of an applied change.
+fn change_event_of(
+    event_id: Uuid,
+    r: &Reservation,
+    change: &super::changes::ChangeRow,
+    at: DateTime<Utc>,
+) -> Result<ReservationEvent, Error> {
+    let amount = |amount| Amount {
+        amount,
+        currency: r.currency.clone(),
+    };
+    let difference = change.difference();
+    Ok(ReservationEvent {
+        refund: change.refund_amount.map(amount),
+        change: Some(StayChange {
+            change_id: change.id,
+            previous_check_in: change.from_check_in,
+            previous_check_out: change.from_check_out,
+            previous_guests: change.from_guests,
+            guests: change.to_guests,
+            previous_total: amount(change.from_total),
+            charged: (difference > 0).then(|| amount(difference)),
+        }),
+        ..event_of(event_id, ReservationEventKind::Changed, r, at)?
+    })
+}
+
+async fn append(txn: &impl ConnectionTrait, event: &ReservationEvent) -> Result<(), Error> {
+    let (kind, r_id, at) = (event.kind, event.reservation_id, event.occurred_at);
     let payload = serde_json::to_string(&event)
         .map_err(|e| Error::Internal(anyhow::Error::new(e).context("serializing an event")))?;
-    super::append_to_outbox(txn, event.event_id, kind.as_str(), r.id, payload, at).await?;
+    super::append_to_outbox(txn, event.event_id, kind.as_str(), r_id, payload, at).await?;
     Ok(())
 }
 
