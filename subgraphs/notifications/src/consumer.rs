@@ -77,7 +77,9 @@ impl Consumer {
             .people([reservation.guest_id, reservation.host_id], &request_id)
             .await?;
         let now = Utc::now();
-        for email in emails_for(&reservation, &guest.name, &host.name) {
+        // A `reservation.changed` without the stay before it is refused here (left pending,
+        // the reason logged), before any row is stored or anyone is told.
+        for email in emails_for(&reservation, &guest.name, &host.name)? {
             let to = if email.to == reservation.guest_id {
                 &guest
             } else {
@@ -99,4 +101,145 @@ pub async fn run(consumer: Arc<Consumer>, bus: Arc<dyn EventBus>, stop: impl Fut
         async move { consumer.handle(&event).await }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use draftr_common::events::reservation::{ReservationEventKind, StayChange};
+    use draftr_common::service_client::CallPolicy;
+    use draftr_common::testing::{Backend, TestDatabase, reservation_event};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+    use super::*;
+    use crate::domain::NotificationKind;
+    use crate::store::notifications;
+
+    /// An auth stand-in that knows the guest (Gina) and the host (Hal).
+    async fn auth() -> ServiceClient {
+        let answer = json!({ "data": { "_entities": [
+            { "id": Uuid::nil(), "email": "gina@example.test", "displayName": "Gina" },
+            { "id": Uuid::nil(), "email": "hal@example.test", "displayName": "Hal" },
+        ] } });
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::post(move || {
+                let answer = answer.clone();
+                async move { axum::Json(answer) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        ServiceClient::new("auth", url, None, CallPolicy::default()).unwrap()
+    }
+
+    /// The stored emails of `event`: (kind, user, recipient, subject), in kind order.
+    async fn stored(
+        db: &sea_orm::DatabaseConnection,
+        event: Uuid,
+    ) -> Vec<(NotificationKind, Uuid, String, String)> {
+        notifications::Entity::find()
+            .filter(notifications::Column::EventId.eq(event))
+            .order_by_asc(notifications::Column::Kind)
+            .all(db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|row| (row.kind().unwrap(), row.user_id, row.recipient, row.subject))
+            .collect()
+    }
+
+    /// A change stores exactly one email to the guest and one to the host, however often it
+    /// is delivered, and is pushed live each time; a change without the stay before it is
+    /// refused with nothing stored or pushed; a confirmation still stores its two emails.
+    async fn a_change_is_mailed_once_to_each_and_pushed(backend: Backend) {
+        let test = TestDatabase::new(backend).await;
+        let db = draftr_common::db::connect(&test.settings).await.unwrap();
+        crate::app::migrate(&db).await.unwrap();
+        let hub = LiveHub::local();
+        let mut live = hub.subscribe();
+        let consumer = Consumer::new(
+            Arc::new(NotificationService::new(db.clone())),
+            hub,
+            auth().await,
+        );
+
+        let changed = ReservationEvent {
+            change: Some(StayChange {
+                charged: Some(draftr_common::events::reservation::Amount {
+                    amount: 4_500,
+                    currency: "EUR".into(),
+                }),
+                ..reservation_event(ReservationEventKind::Changed)
+                    .change
+                    .unwrap()
+            }),
+            ..reservation_event(ReservationEventKind::Changed)
+        };
+        let envelope = changed.to_event();
+        for _ in 0..2 {
+            consumer.handle(&envelope).await.unwrap();
+        }
+        let rows = stored(&db, envelope.id).await;
+        assert_eq!(
+            rows,
+            [
+                (
+                    NotificationKind::BookingChanged,
+                    changed.guest_id,
+                    "gina@example.test".to_owned(),
+                    "Your stay at Loft was changed".to_owned()
+                ),
+                (
+                    NotificationKind::BookingChangedHost,
+                    changed.host_id,
+                    "hal@example.test".to_owned(),
+                    "A booking for Loft was changed".to_owned()
+                ),
+            ],
+            "one each, also when delivered twice"
+        );
+        let guest_body = notifications::Entity::find_by_id(crate::domain::notification_id(
+            envelope.id,
+            NotificationKind::BookingChanged,
+            changed.guest_id,
+        ))
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap()
+        .body_text;
+        assert!(
+            guest_body.contains("We charged EUR 45.00 on top"),
+            "{guest_body}"
+        );
+        for _ in 0..2 {
+            assert_eq!(live.try_recv().unwrap(), changed, "pushed on each delivery");
+        }
+
+        let mut incomplete = reservation_event(ReservationEventKind::Changed);
+        incomplete.change = None;
+        let incomplete = incomplete.to_event();
+        let err = consumer.handle(&incomplete).await.unwrap_err();
+        assert!(err.to_string().contains("without `change`"), "{err}");
+        assert!(stored(&db, incomplete.id).await.is_empty());
+        assert!(live.try_recv().is_err(), "not pushed either");
+
+        let confirmed = reservation_event(ReservationEventKind::Confirmed).to_event();
+        consumer.handle(&confirmed).await.unwrap();
+        let kinds: Vec<_> = stored(&db, confirmed.id)
+            .await
+            .into_iter()
+            .map(|(kind, ..)| kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                NotificationKind::BookingConfirmed,
+                NotificationKind::NewBooking
+            ]
+        );
+    }
+
+    draftr_common::test_on_both_backends!(a_change_is_mailed_once_to_each_and_pushed);
 }

@@ -1,7 +1,10 @@
 //! What notifications tells whom, independent of storage and transport: the kinds of email,
 //! the states an email goes through, and the text of each email a reservation event calls for.
 
-use draftr_common::events::reservation::{Amount, ReservationEvent, ReservationEventKind};
+use chrono::NaiveDate;
+use draftr_common::events::reservation::{
+    Amount, ReservationEvent, ReservationEventKind, StayChange,
+};
 use uuid::Uuid;
 
 /// Which email a notification is (`Notification.kind`, the `kind` column).
@@ -17,15 +20,21 @@ pub enum NotificationKind {
     BookingCancelledHost,
     /// To the guest: what the cancellation refunded.
     RefundIssued,
+    /// To the guest: the stay's dates or guests changed, and what was charged or refunded.
+    BookingChanged,
+    /// To the host: a booking of their property moved or changed its guest count.
+    BookingChangedHost,
 }
 
 impl NotificationKind {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 7] = [
         Self::BookingConfirmed,
         Self::NewBooking,
         Self::BookingCancelled,
         Self::BookingCancelledHost,
         Self::RefundIssued,
+        Self::BookingChanged,
+        Self::BookingChangedHost,
     ];
 
     /// The name stored and shown by the API. It is also hashed into every row's id
@@ -37,6 +46,8 @@ impl NotificationKind {
             Self::BookingCancelled => "booking_cancelled",
             Self::BookingCancelledHost => "booking_cancelled_host",
             Self::RefundIssued => "refund_issued",
+            Self::BookingChanged => "booking_changed",
+            Self::BookingChangedHost => "booking_changed_host",
         }
     }
 
@@ -146,26 +157,48 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// An event the contract reads but that lacks what its kind needs: a `reservation.changed`
+/// without `change` (the stay before it). Refused, so the event stays pending with this
+/// reason logged, rather than mailed without the old dates.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "event {event} is a reservation.changed without `change`: the stay before the change is unknown"
+)]
+pub struct MissingChange {
+    pub event: Uuid,
+}
+
+/// `2027-03-01 to 2027-03-03 (2 nights)`.
+fn stay_dates(check_in: NaiveDate, check_out: NaiveDate, nights: i32) -> String {
+    format!(
+        "{check_in} to {check_out} ({nights} night{})",
+        if nights == 1 { "" } else { "s" }
+    )
+}
+
 /// The emails `event` calls for, addressed by the guest's and the host's display names: a
-/// confirmation tells both, a cancellation tells both and the guest of any refund, a failed
-/// booking calls for none (its subscribers still hear of it live).
-pub fn emails_for(event: &ReservationEvent, guest_name: &str, host_name: &str) -> Vec<Email> {
+/// confirmation tells both, a cancellation tells both and the guest of any refund, a change
+/// of dates or guests tells both (the guest also what was charged on top or refunded, in the
+/// same email), a failed booking calls for none (its subscribers still hear of it live).
+pub fn emails_for(
+    event: &ReservationEvent,
+    guest_name: &str,
+    host_name: &str,
+) -> Result<Vec<Email>, MissingChange> {
     let title = &event.property_title;
-    let reference = event.reservation_id.to_string()[..8].to_uppercase();
+    let reference = format!(
+        "Reservation reference: {} ({})",
+        event.reservation_id.to_string()[..8].to_uppercase(),
+        event.reservation_id
+    );
     let stay = vec![
         format!("Property: {title}"),
         format!(
-            "Dates: {} to {} ({} night{})",
-            event.check_in,
-            event.check_out,
-            event.nights,
-            if event.nights == 1 { "" } else { "s" }
+            "Dates: {}",
+            stay_dates(event.check_in, event.check_out, event.nights)
         ),
         format!("Total: {}", money(&event.total)),
-        format!(
-            "Reservation reference: {reference} ({})",
-            event.reservation_id
-        ),
+        reference.clone(),
     ];
     let email = |kind, to, subject: String, opening: [String; 2]| Email {
         kind,
@@ -175,7 +208,7 @@ pub fn emails_for(event: &ReservationEvent, guest_name: &str, host_name: &str) -
     };
     let hello_guest = format!("Hello {guest_name},");
     let hello_host = format!("Hello {host_name},");
-    match event.kind {
+    Ok(match event.kind {
         ReservationEventKind::Confirmed => vec![
             email(
                 NotificationKind::BookingConfirmed,
@@ -218,8 +251,103 @@ pub fn emails_for(event: &ReservationEvent, guest_name: &str, host_name: &str) -
             }
             out
         }
+        ReservationEventKind::Changed => {
+            let change = event.change.as_ref().ok_or(MissingChange {
+                event: event.event_id,
+            })?;
+            changed_emails(
+                event,
+                change,
+                [hello_guest, hello_host],
+                guest_name,
+                reference,
+            )
+        }
         ReservationEventKind::Failed => Vec::new(),
+    })
+}
+
+/// A change's two emails: the guest's (old → new dates and guests, the new total and what
+/// it was, and the money that moved) and the host's (the same stay lines with the new total
+/// only: what the guest was charged or refunded is between the guest and Draftr).
+fn changed_emails(
+    event: &ReservationEvent,
+    change: &StayChange,
+    [hello_guest, hello_host]: [String; 2],
+    guest_name: &str,
+    reference: String,
+) -> Vec<Email> {
+    let title = &event.property_title;
+    let now = stay_dates(event.check_in, event.check_out, event.nights);
+    let dates = if (change.previous_check_in, change.previous_check_out)
+        == (event.check_in, event.check_out)
+    {
+        format!("Dates: {now}, unchanged")
+    } else {
+        format!(
+            "Dates: {} to {} → {now}",
+            change.previous_check_in, change.previous_check_out
+        )
+    };
+    let guests = if change.previous_guests == change.guests {
+        format!("Guests: {}, unchanged", change.guests)
+    } else {
+        format!("Guests: {} → {}", change.previous_guests, change.guests)
+    };
+    let property = format!("Property: {title}");
+    let total = format!("Total: {}", money(&event.total));
+    let positive = |a: &Option<Amount>| a.clone().filter(|a| a.amount > 0);
+    let mut moved = Vec::new();
+    if let Some(charged) = positive(&change.charged) {
+        moved.push(format!(
+            "We charged {} on top of what you paid to your payment method.",
+            money(&charged)
+        ));
     }
+    if let Some(refund) = positive(&event.refund) {
+        moved.push(format!(
+            "We refunded {} to your payment method.",
+            money(&refund)
+        ));
+    }
+    if moved.is_empty() {
+        moved.push("Nothing was charged or refunded.".to_owned());
+    }
+    let guest_lines = [
+        vec![
+            hello_guest,
+            "your booking was changed.".to_owned(),
+            property.clone(),
+            dates.clone(),
+            guests.clone(),
+            format!("{total} (was {})", money(&change.previous_total)),
+        ],
+        moved,
+        vec![reference.clone()],
+    ]
+    .concat();
+    vec![
+        Email {
+            kind: NotificationKind::BookingChanged,
+            to: event.guest_id,
+            subject: format!("Your stay at {title} was changed"),
+            lines: guest_lines,
+        },
+        Email {
+            kind: NotificationKind::BookingChangedHost,
+            to: event.host_id,
+            subject: format!("A booking for {title} was changed"),
+            lines: vec![
+                hello_host,
+                format!("{guest_name} changed their booking."),
+                property,
+                dates,
+                guests,
+                total,
+                reference,
+            ],
+        },
+    ]
 }
 
 #[cfg(test)]
@@ -263,7 +391,7 @@ mod tests {
     #[test]
     fn a_confirmation_tells_the_guest_and_the_host_what_was_booked() {
         let e = event(ReservationEventKind::Confirmed, None);
-        let emails = emails_for(&e, "Gina", "Hal");
+        let emails = emails_for(&e, "Gina", "Hal").unwrap();
         assert_eq!(
             kinds_and_recipients(&emails),
             [
@@ -302,7 +430,7 @@ mod tests {
         let mut e = event(ReservationEventKind::Confirmed, None);
         e.nights = 1;
         assert!(
-            emails_for(&e, "G", "H")[0]
+            emails_for(&e, "G", "H").unwrap()[0]
                 .lines
                 .contains(&"Dates: 2027-03-01 to 2027-03-03 (1 night)".to_owned())
         );
@@ -311,7 +439,7 @@ mod tests {
     #[test]
     fn a_cancellation_tells_both_and_the_guest_of_a_refund() {
         let e = event(ReservationEventKind::Cancelled, Some(15_000));
-        let emails = emails_for(&e, "Gina", "Hal");
+        let emails = emails_for(&e, "Gina", "Hal").unwrap();
         assert_eq!(
             kinds_and_recipients(&emails),
             [
@@ -347,7 +475,8 @@ mod tests {
     #[test]
     fn no_refund_email_without_a_refund() {
         for refund in [None, Some(0)] {
-            let emails = emails_for(&event(ReservationEventKind::Cancelled, refund), "G", "H");
+            let emails =
+                emails_for(&event(ReservationEventKind::Cancelled, refund), "G", "H").unwrap();
             assert_eq!(
                 emails.iter().map(|e| e.kind).collect::<Vec<_>>(),
                 [
@@ -361,7 +490,168 @@ mod tests {
 
     #[test]
     fn a_failed_booking_sends_no_email() {
-        assert!(emails_for(&event(ReservationEventKind::Failed, None), "G", "H").is_empty());
+        assert!(
+            emails_for(&event(ReservationEventKind::Failed, None), "G", "H")
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    /// A change of `event`'s stay (2027-03-01 to 2027-03-03, EUR 200.00 now) from `previous`
+    /// dates, guests and total, with what was `charged` on top and `refund`ed.
+    fn change(
+        previous: (&str, &str),
+        guests: (i32, i32),
+        previous_total: i64,
+        charged: Option<i64>,
+        refund: Option<i64>,
+    ) -> ReservationEvent {
+        ReservationEvent {
+            change: Some(StayChange {
+                change_id: Uuid::from_u128(9),
+                previous_check_in: previous.0.parse().unwrap(),
+                previous_check_out: previous.1.parse().unwrap(),
+                previous_guests: guests.0,
+                guests: guests.1,
+                previous_total: eur(previous_total),
+                charged: charged.map(eur),
+            }),
+            ..event(ReservationEventKind::Changed, refund)
+        }
+    }
+
+    #[test]
+    fn a_change_tells_the_guest_what_moved_and_what_was_charged() {
+        let e = change(
+            ("2027-02-26", "2027-02-27"),
+            (1, 3),
+            10_000,
+            Some(10_000),
+            None,
+        );
+        let emails = emails_for(&e, "Gina", "Hal").unwrap();
+        assert_eq!(
+            kinds_and_recipients(&emails),
+            [
+                (NotificationKind::BookingChanged, e.guest_id),
+                (NotificationKind::BookingChangedHost, e.host_id)
+            ],
+            "one email each, and no separate refund email"
+        );
+        let [guest, host] = &emails[..] else {
+            unreachable!()
+        };
+        assert_eq!(
+            guest.subject,
+            "Your stay at Harbour <flat> & co was changed"
+        );
+        assert_eq!(
+            guest.lines,
+            [
+                "Hello Gina,",
+                "your booking was changed.",
+                "Property: Harbour <flat> & co",
+                "Dates: 2027-02-26 to 2027-02-27 → 2027-03-01 to 2027-03-03 (2 nights)",
+                "Guests: 1 → 3",
+                "Total: EUR 200.00 (was EUR 100.00)",
+                "We charged EUR 100.00 on top of what you paid to your payment method.",
+                "Reservation reference: 0193A5C2 (0193a5c2-7d1e-7000-8000-000000000042)",
+            ]
+        );
+        assert_eq!(
+            host.subject,
+            "A booking for Harbour <flat> & co was changed"
+        );
+        assert_eq!(
+            host.lines,
+            [
+                "Hello Hal,",
+                "Gina changed their booking.",
+                "Property: Harbour <flat> & co",
+                "Dates: 2027-02-26 to 2027-02-27 → 2027-03-01 to 2027-03-03 (2 nights)",
+                "Guests: 1 → 3",
+                "Total: EUR 200.00",
+                "Reservation reference: 0193A5C2 (0193a5c2-7d1e-7000-8000-000000000042)",
+            ]
+        );
+        assert!(
+            !host.text().contains("100.00"),
+            "the host is not told what the guest paid before or on top"
+        );
+    }
+
+    #[test]
+    fn a_change_that_lowered_the_total_tells_the_guest_of_the_refund() {
+        let e = change(
+            ("2027-03-01", "2027-03-05"),
+            (2, 2),
+            40_000,
+            None,
+            Some(15_050),
+        );
+        let emails = emails_for(&e, "Gina", "Hal").unwrap();
+        let [guest, host] = &emails[..] else {
+            panic!("{emails:?}")
+        };
+        assert_eq!(
+            guest.lines[3..7],
+            [
+                "Dates: 2027-03-01 to 2027-03-05 → 2027-03-01 to 2027-03-03 (2 nights)",
+                "Guests: 2, unchanged",
+                "Total: EUR 200.00 (was EUR 400.00)",
+                "We refunded EUR 150.50 to your payment method.",
+            ]
+        );
+        assert_eq!(
+            host.lines[4..6],
+            ["Guests: 2, unchanged", "Total: EUR 200.00"]
+        );
+        assert!(!host.text().contains("150.50") && !host.text().contains("400.00"));
+    }
+
+    #[test]
+    fn a_change_with_nothing_to_pay_says_so() {
+        for (charged, refund) in [(None, None), (Some(0), Some(0)), (Some(0), None)] {
+            let e = change(
+                ("2027-03-01", "2027-03-03"),
+                (1, 2),
+                20_000,
+                charged,
+                refund,
+            );
+            let emails = emails_for(&e, "Gina", "Hal").unwrap();
+            assert_eq!(emails.len(), 2, "{charged:?} {refund:?}");
+            assert_eq!(
+                emails[0].lines[3..7],
+                [
+                    "Dates: 2027-03-01 to 2027-03-03 (2 nights), unchanged",
+                    "Guests: 1 → 2",
+                    "Total: EUR 200.00 (was EUR 200.00)",
+                    "Nothing was charged or refunded.",
+                ],
+                "{charged:?} {refund:?}"
+            );
+            assert_eq!(emails[1].lines[3], emails[0].lines[3]);
+        }
+    }
+
+    #[test]
+    fn a_change_without_the_stay_before_it_is_refused() {
+        let e = ReservationEvent {
+            change: None,
+            ..event(ReservationEventKind::Changed, None)
+        };
+        assert_eq!(
+            emails_for(&e, "G", "H").unwrap_err(),
+            MissingChange { event: e.event_id }
+        );
+        // Every other kind carries no change and needs none.
+        for kind in [
+            ReservationEventKind::Confirmed,
+            ReservationEventKind::Cancelled,
+        ] {
+            assert!(!emails_for(&event(kind, None), "G", "H").unwrap().is_empty());
+        }
     }
 
     #[test]
@@ -381,7 +671,8 @@ mod tests {
 
     #[test]
     fn bodies_end_with_the_signature_and_html_is_escaped() {
-        let email = &emails_for(&event(ReservationEventKind::Confirmed, None), "Gina", "H")[0];
+        let email =
+            &emails_for(&event(ReservationEventKind::Confirmed, None), "Gina", "H").unwrap()[0];
         let text = email.text();
         assert!(text.starts_with("Hello Gina,\nyour booking is confirmed.\nProperty: "));
         assert!(text.ends_with("(0193a5c2-7d1e-7000-8000-000000000042)\n\n— Draftr\n"));
@@ -413,7 +704,9 @@ mod tests {
                 "new_booking",
                 "booking_cancelled",
                 "booking_cancelled_host",
-                "refund_issued"
+                "refund_issued",
+                "booking_changed",
+                "booking_changed_host"
             ]
         );
         for unknown in ["", "sent", "DELIVERED", "PENDING "] {
@@ -433,6 +726,19 @@ mod tests {
             Uuid::from_u128(3),
         );
         assert_eq!(id.to_string(), "378a175c-8447-8f19-bc79-bc592f42c780");
+        for (kind, pinned) in [
+            (
+                NotificationKind::BookingChanged,
+                "eb0e365d-f323-8d41-9f17-46b484836f14",
+            ),
+            (
+                NotificationKind::BookingChangedHost,
+                "502cc66f-27f8-823b-93fe-d946abf871cb",
+            ),
+        ] {
+            let id = notification_id(Uuid::from_u128(1), kind, Uuid::from_u128(3));
+            assert_eq!(id.to_string(), pinned, "{kind:?}");
+        }
         assert_ne!(
             id,
             notification_id(

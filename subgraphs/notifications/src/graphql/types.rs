@@ -21,7 +21,8 @@ impl Notification {
         ID(self.0.id.to_string())
     }
     /// `booking_confirmed`, `new_booking`, `booking_cancelled`, `booking_cancelled_host`,
-    /// `refund_issued`.
+    /// `refund_issued`, `booking_changed` (to the guest: the stay's dates or guests changed),
+    /// `booking_changed_host` (to the host). Clients should accept kinds added later.
     async fn kind(&self) -> &'static str {
         self.0.kind.as_str()
     }
@@ -137,18 +138,40 @@ impl From<ReservationEvent> for BookingConfirmation {
     }
 }
 
-/// A reservation's status changed.
+/// A reservation's status changed, or a confirmed stay's dates or guests did.
 #[derive(SimpleObject)]
 pub struct ReservationStatusEvent {
     pub reservation_id: ID,
     pub reservation: Reservation,
-    /// `CONFIRMED`, `CANCELLED` or `FAILED`.
+    /// `CONFIRMED`, `CANCELLED` or `FAILED`. A change of a confirmed stay's dates or guests
+    /// (`changeReservation`) is pushed with `CONFIRMED` again and `change` set.
     pub status: String,
     pub occurred_at: DateTime<Utc>,
+    /// The stay's check-in as of this event (after a change, the new one).
+    pub check_in: Date,
+    /// The stay's check-out as of this event (after a change, the new one).
+    pub check_out: Date,
+    /// What a change of dates or guests changed; null for every other event.
+    pub change: Option<ChangedStay>,
+}
+
+/// What a change of a confirmed stay's dates or guests changed
+/// (`ReservationStatusEvent.change`): the stay before it, and the guest count and total now.
+/// The new dates are the event's `checkIn` and `checkOut`. What was charged or refunded is
+/// told to the guest by email, not here (the host hears of these events too).
+#[derive(SimpleObject)]
+pub struct ChangedStay {
+    pub previous_check_in: Date,
+    pub previous_check_out: Date,
+    pub previous_guests: i32,
+    pub guests: i32,
+    /// The stay's total after the change.
+    pub total: Money,
 }
 
 impl From<ReservationEvent> for ReservationStatusEvent {
     fn from(e: ReservationEvent) -> Self {
+        let total = Money::minor_units(e.total.amount, &e.total.currency);
         Self {
             reservation_id: ID(e.reservation_id.to_string()),
             reservation: Reservation {
@@ -156,6 +179,16 @@ impl From<ReservationEvent> for ReservationStatusEvent {
             },
             status: e.status.as_str().to_owned(),
             occurred_at: e.occurred_at,
+            check_in: Date(e.check_in),
+            check_out: Date(e.check_out),
+            // Only `reservation.changed` carries one (the consumer refuses that kind without).
+            change: e.change.map(|c| ChangedStay {
+                previous_check_in: Date(c.previous_check_in),
+                previous_check_out: Date(c.previous_check_out),
+                previous_guests: c.previous_guests,
+                guests: c.guests,
+                total,
+            }),
         }
     }
 }
