@@ -1,6 +1,8 @@
 //! The payments subgraph's GraphQL API (`docs/api.md`, "payments").
 //!
-//! Public: `Payment` (to its payer, the property's host and admins) and `Reservation.payment`.
+//! Public: `Payment` (to its payer, the property's host and admins), `Reservation.payment` (the
+//! booking's own payment) and `Reservation.payments` (all of them: a change that raised the
+//! total adds one).
 //! Service only (`@inaccessible`, and refused without the service credential): the operations
 //! reservations' booking saga drives.
 
@@ -15,8 +17,8 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{EmptySubscription, SDLExportOptions, Schema, SchemaBuilder};
 use draftr_common::config::LimitSettings;
 
-pub use crate::domain::PaymentStatus;
-pub use loaders::{PaymentByReservationLoader, PaymentLoader};
+pub use crate::domain::{PaymentPurpose, PaymentStatus};
+pub use loaders::{PaymentByReservationLoader, PaymentLoader, PaymentsByReservationLoader};
 pub use mutation::Mutation;
 pub use query::Query;
 pub use types::{Money, Payment, Reservation};
@@ -41,6 +43,10 @@ pub fn schema(service: Arc<PaymentService>, limits: &LimitSettings) -> PaymentsS
         ))
         .data(DataLoader::new(
             PaymentByReservationLoader::new(service.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            PaymentsByReservationLoader::new(service.clone()),
             tokio::spawn,
         ))
         .data(service)

@@ -11,9 +11,15 @@
 //! would run again (a second PaymentIntent). An unknown outcome is therefore settled by
 //! looking: a capture, void or refund retrieves the PaymentIntent (or lists its refunds) by
 //! the id Draftr stored and finishes under a fresh key only what did not happen; a lost
-//! authorization is found by searching on the reservation id in the metadata
+//! authorization is found by searching on the charge id in the metadata
 //! ([`PaymentProvider::find_authorization`]).
+//!
+//! A PaymentIntent's metadata `reservation_id` holds the **charge id**: for the booking's own
+//! payment that is the reservation's id, as it always was; a change's extra charge carries the
+//! change's id there (so a search for one charge never finds the other) and names the
+//! reservation in [`CHANGE_OF`].
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -32,6 +38,10 @@ use stripe_shared::{
 use uuid::Uuid;
 
 use super::{Authorization, Charge, Found, PaymentProvider, ProviderError};
+
+/// The metadata entry naming the reservation of a change's extra charge (whose
+/// `reservation_id` entry holds the change's id).
+const CHANGE_OF: &str = "draftr_change_of";
 
 /// The metadata entry a refund carries with Draftr's key, so a refund whose answer was lost is
 /// recognised among the PaymentIntent's refunds.
@@ -233,6 +243,17 @@ fn classify(err: StripeError) -> ProviderError {
     }
 }
 
+/// The booking's own charge: `reservation_id` = the reservation, as before charges. A change's:
+/// `reservation_id` = the change (what [`PaymentProvider::find_authorization`] searches by),
+/// and [`CHANGE_OF`] = the reservation.
+fn charge_metadata(charge: &Charge) -> HashMap<String, String> {
+    let mut metadata = HashMap::from([("reservation_id".to_owned(), charge.charge_id.to_string())]);
+    if charge.charge_id != charge.reservation_id {
+        metadata.insert(CHANGE_OF.to_owned(), charge.reservation_id.to_string());
+    }
+    metadata
+}
+
 /// What a PaymentIntent found by search says about its authorization.
 fn found(intent: PaymentIntent) -> Found {
     let provider_ref = intent.id.to_string();
@@ -286,11 +307,15 @@ impl PaymentProvider for StripeProvider {
             .allowed_payment_method_types(vec![PaymentIntentAllowedPaymentMethodTypes::Card])
             .capture_method(PaymentIntentCaptureMethod::Manual)
             .confirm(true)
-            .description(format!("Draftr reservation {}", charge.reservation_id))
-            .metadata([(
-                "reservation_id".to_owned(),
-                charge.reservation_id.to_string(),
-            )]);
+            .description(if charge.charge_id == charge.reservation_id {
+                format!("Draftr reservation {}", charge.reservation_id)
+            } else {
+                format!(
+                    "Draftr reservation {} (change {})",
+                    charge.reservation_id, charge.charge_id
+                )
+            })
+            .metadata(charge_metadata(charge));
         match self.send(request, key).await {
             Ok(intent) => Ok(match intent.status {
                 PaymentIntentStatus::RequiresCapture | PaymentIntentStatus::Succeeded => {
@@ -378,17 +403,14 @@ impl PaymentProvider for StripeProvider {
         }
     }
 
-    async fn find_authorization(
-        &self,
-        reservation_id: Uuid,
-    ) -> Result<Option<Found>, ProviderError> {
-        let query = format!("metadata['reservation_id']:'{reservation_id}'");
+    async fn find_authorization(&self, charge_id: Uuid) -> Result<Option<Found>, ProviderError> {
+        let query = format!("metadata['reservation_id']:'{charge_id}'");
         let results = self
             .read(SearchPaymentIntent::new(query).limit(10))
             .await
             .map_err(classify)?;
         if results.data.len() > 1 {
-            tracing::warn!(reservation.id = %reservation_id, count = results.data.len(), "more than one PaymentIntent for one reservation");
+            tracing::warn!(charge.id = %charge_id, count = results.data.len(), "more than one PaymentIntent for one charge");
         }
         Ok(results.data.into_iter().map(found).min_by_key(rank))
     }

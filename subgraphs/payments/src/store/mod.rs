@@ -16,8 +16,8 @@ mod tests {
     use super::*;
 
     const ALL: [Constraint; 3] = [
-        payments::RESERVATION_KEY,
-        refunds::PAYMENT_KEY,
+        payments::CHARGE_KEY,
+        refunds::PAYMENT_REFUND_KEY,
         webhook_events::ID_KEY,
     ];
 
@@ -36,6 +36,7 @@ mod tests {
         let now = Utc::now();
         payments::ActiveModel {
             id: Set(Uuid::now_v7()),
+            charge_id: Set(reservation_id),
             reservation_id: Set(reservation_id),
             guest_id: Set(Uuid::now_v7()),
             host_id: Set(Uuid::now_v7()),
@@ -58,6 +59,7 @@ mod tests {
         refunds::ActiveModel {
             id: Set(Uuid::now_v7()),
             payment_id: Set(payment_id),
+            refund_key: Set("cancel".into()),
             amount: Set(100),
             provider_ref: Set("re_1".into()),
             created_at: Set(Utc::now()),
@@ -81,11 +83,11 @@ mod tests {
         let reservation = Uuid::now_v7();
         let first = payment(reservation).insert(&db).await.unwrap();
         let err = payment(reservation).insert(&db).await.unwrap_err();
-        only(&err, payments::RESERVATION_KEY);
+        only(&err, payments::CHARGE_KEY);
 
         refund(first.id).insert(&db).await.unwrap();
         let err = refund(first.id).insert(&db).await.unwrap_err();
-        only(&err, refunds::PAYMENT_KEY);
+        only(&err, refunds::PAYMENT_REFUND_KEY);
 
         webhook_event("evt_1").insert(&db).await.unwrap();
         let err = webhook_event("evt_1").insert(&db).await.unwrap_err();
