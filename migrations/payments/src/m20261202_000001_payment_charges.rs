@@ -83,6 +83,13 @@ const SQLITE_DOWN: &[&str] = &[
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    /// On SQLite too: all or nothing, and every statement on one connection (a pooled
+    /// connection whose cached schema predates the rename would refuse the new
+    /// `reservation_id` as a duplicate column).
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
         let statements = match manager.get_database_backend() {

@@ -892,3 +892,380 @@ pub enum ProviderUpdate {
     Canceled,
     Refunded { total_refunded: i64 },
 }
+
+#[cfg(test)]
+mod tests {
+    use draftr_common::testing::{Backend, TestDatabase};
+
+    use super::*;
+    use crate::provider::SimulatedProvider;
+    use crate::provider::simulated::Stall;
+
+    struct Setup {
+        _test: TestDatabase,
+        service: PaymentService,
+        provider: Arc<SimulatedProvider>,
+    }
+
+    async fn setup(backend: Backend) -> Setup {
+        let test = TestDatabase::new(backend).await;
+        let db = draftr_common::db::connect(&test.settings).await.unwrap();
+        crate::app::migrate(&db).await.unwrap();
+        let provider = Arc::new(SimulatedProvider::new());
+        Setup {
+            _test: test,
+            service: PaymentService::new(db, provider.clone()),
+            provider,
+        }
+    }
+
+    /// A booking (the charge is the reservation) of `amount` EUR cents for fresh people.
+    fn booking(reservation_id: Uuid, amount: i64) -> AuthorizeRequest {
+        AuthorizeRequest {
+            reservation_id,
+            charge_id: reservation_id,
+            guest_id: Uuid::now_v7(),
+            host_id: Uuid::now_v7(),
+            amount,
+            currency: "EUR".into(),
+            payment_method: "pm_card_visa".into(),
+        }
+    }
+
+    /// The extra charge `change_id` of `amount` for the booking `of`.
+    fn change(of: &AuthorizeRequest, change_id: Uuid, amount: i64) -> AuthorizeRequest {
+        AuthorizeRequest {
+            charge_id: change_id,
+            amount,
+            ..of.clone()
+        }
+    }
+
+    fn invalid_field(err: &Error) -> Option<&'static str> {
+        match err {
+            Error::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// The booking's charge and a change's, both captured: (reservation, booking, change).
+    async fn booked_and_changed(
+        service: &PaymentService,
+        total: i64,
+        extra: i64,
+    ) -> (Uuid, Payment, Payment) {
+        let r = Uuid::now_v7();
+        let req = booking(r, total);
+        service.authorize(req.clone()).await.unwrap();
+        let booking = service.capture(r, r).await.unwrap();
+        let c = Uuid::now_v7();
+        service.authorize(change(&req, c, extra)).await.unwrap();
+        let change = service.capture(r, c).await.unwrap();
+        (r, booking, change)
+    }
+
+    async fn a_change_is_charged_apart_from_the_booking(backend: Backend) {
+        let Setup {
+            _test: _database,
+            service,
+            provider,
+        } = setup(backend).await;
+        let r = Uuid::now_v7();
+        let req = booking(r, 30_000);
+
+        let without_booking = service
+            .authorize(change(&req, Uuid::now_v7(), 10_000))
+            .await
+            .unwrap_err();
+        assert_eq!(invalid_field(&without_booking), Some("chargeId"));
+
+        let booked = service.authorize(req.clone()).await.unwrap();
+        let c = Uuid::now_v7();
+        let changed = service.authorize(change(&req, c, 10_000)).await.unwrap();
+        assert_eq!(booked.status().unwrap(), PaymentStatus::Authorized);
+        assert_eq!(changed.status().unwrap(), PaymentStatus::Authorized);
+        assert_eq!(
+            (booked.purpose(), changed.purpose()),
+            (PaymentPurpose::Booking, PaymentPurpose::Change)
+        );
+        assert_eq!((booked.charge_id, changed.charge_id), (r, c));
+        assert_eq!(changed.reservation_id, r);
+        assert_ne!(booked.provider_ref, changed.provider_ref);
+        assert_eq!(provider.counts().authorizations, 2);
+
+        // Idempotent per charge; another amount, currency, reservation or payer is refused.
+        let again = service.authorize(change(&req, c, 10_000)).await.unwrap();
+        assert_eq!(again.id, changed.id);
+        assert_eq!(provider.counts().authorizations, 2);
+        let err = service.authorize(change(&req, c, 9_000)).await.unwrap_err();
+        assert_eq!(invalid_field(&err), Some("amount"));
+        let err = service
+            .authorize(AuthorizeRequest {
+                reservation_id: Uuid::now_v7(),
+                ..change(&req, c, 10_000)
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(invalid_field(&err), Some("chargeId"));
+        let err = service
+            .authorize(AuthorizeRequest {
+                currency: "USD".into(),
+                ..change(&req, Uuid::now_v7(), 10_000)
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(invalid_field(&err), Some("currency"));
+        let err = service
+            .authorize(AuthorizeRequest {
+                guest_id: Uuid::now_v7(),
+                ..change(&req, Uuid::now_v7(), 10_000)
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(invalid_field(&err), Some("guestId"));
+
+        // Lookups by charge; a charge is not found under another reservation.
+        assert_eq!(
+            service.by_reservation(r).await.unwrap().unwrap().id,
+            booked.id
+        );
+        assert_eq!(
+            service.by_charge(r, c).await.unwrap().unwrap().id,
+            changed.id
+        );
+        assert!(
+            service
+                .by_charge(Uuid::now_v7(), c)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(matches!(
+            service.capture(Uuid::now_v7(), c).await,
+            Err(Error::NotFound)
+        ));
+
+        // Cancelling the change voids it alone.
+        let voided = service.cancel(r, c).await.unwrap().unwrap();
+        assert_eq!(voided.status().unwrap(), PaymentStatus::Canceled);
+        assert_eq!(provider.counts().cancels, 1);
+        let booked = service.by_reservation(r).await.unwrap().unwrap();
+        assert_eq!(booked.status().unwrap(), PaymentStatus::Authorized);
+        let captured = service.capture(r, r).await.unwrap();
+        assert_eq!(captured.status().unwrap(), PaymentStatus::Captured);
+        assert_eq!(provider.counts().captures, 1);
+
+        // The provider's lookups are by charge and never mix the two up.
+        assert_eq!(
+            provider.find_authorization(r).await.unwrap(),
+            Some(Found::Captured {
+                provider_ref: booked.provider_ref.clone().unwrap()
+            })
+        );
+        assert_eq!(
+            provider.find_authorization(c).await.unwrap(),
+            Some(Found::Canceled {
+                provider_ref: changed.provider_ref.clone().unwrap()
+            })
+        );
+
+        // A second change, captured on its own; all of them, oldest first.
+        let c2 = Uuid::now_v7();
+        service.authorize(change(&req, c2, 5_000)).await.unwrap();
+        let second = service.capture(r, c2).await.unwrap();
+        assert_eq!(second.status().unwrap(), PaymentStatus::Captured);
+        assert_eq!(provider.counts().captures, 2);
+        let all: Vec<Uuid> = service
+            .all_by_reservation(r)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.charge_id)
+            .collect();
+        assert_eq!(all, [r, c, c2]);
+        let by_reservation = service.by_reservations(&[r]).await.unwrap();
+        assert_eq!(by_reservation.len(), 1);
+        assert_eq!(by_reservation[&r].charge_id, r, "the booking's own payment");
+    }
+
+    async fn a_refund_is_spread_over_the_payments_newest_first(backend: Backend) {
+        let Setup {
+            _test: _database,
+            service,
+            provider,
+        } = setup(backend).await;
+        let (r, booked, changed) = booked_and_changed(&service, 30_000, 10_000).await;
+        let booking_ref = booked.provider_ref.clone().unwrap();
+        let change_ref = changed.provider_ref.clone().unwrap();
+
+        let answered = service.refund(r, 15_000, "k1").await.unwrap();
+        assert_eq!(answered.id, booked.id, "the booking's own payment");
+        assert_eq!(answered.refunded, 5_000);
+        assert_eq!(answered.status().unwrap(), PaymentStatus::PartiallyRefunded);
+        let changed = service
+            .by_charge(r, changed.charge_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(changed.refunded, 10_000);
+        assert_eq!(changed.status().unwrap(), PaymentStatus::Refunded);
+        assert_eq!(provider.net_captured(&change_ref), Some(0));
+        assert_eq!(provider.net_captured(&booking_ref), Some(25_000));
+        assert_eq!(provider.counts().refund_calls, 2);
+
+        // A repeat: nothing sent, nothing changed.
+        let again = service.refund(r, 15_000, "k1").await.unwrap();
+        assert_eq!(again.refunded, 5_000);
+        assert_eq!(provider.counts().refund_calls, 2);
+
+        // The cancellation's refund, from what is left (the booking's charge only).
+        let cancelled = service.refund(r, 20_000, CANCEL_REFUND_KEY).await.unwrap();
+        assert_eq!(cancelled.refunded, 25_000);
+        assert_eq!(
+            cancelled.status().unwrap(),
+            PaymentStatus::PartiallyRefunded
+        );
+        assert_eq!(provider.net_captured(&booking_ref), Some(5_000));
+        assert_eq!(provider.counts().refund_calls, 3);
+        assert_eq!(provider.counts().refunds, 3);
+
+        // More than is left, a negative amount, a bad key: refused before the provider.
+        let err = service.refund(r, 5_001, "k2").await.unwrap_err();
+        assert_eq!(invalid_field(&err), Some("amount"), "{err}");
+        let err = service.refund(r, -1, "k3").await.unwrap_err();
+        assert_eq!(invalid_field(&err), Some("amount"));
+        for bad in ["", "two words", &"k".repeat(65)] {
+            let err = service.refund(r, 1, bad).await.unwrap_err();
+            assert_eq!(invalid_field(&err), Some("refundKey"), "{bad:?}");
+        }
+        assert_eq!(provider.counts().refund_calls, 3);
+
+        // One recorded part per payment and key.
+        let mut parts: Vec<(Uuid, String, i64)> = refunds::Entity::find()
+            .all(service.db())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.payment_id, r.refund_key, r.amount))
+            .collect();
+        parts.sort();
+        let mut expected = vec![
+            (booked.id, "cancel".to_owned(), 20_000),
+            (booked.id, "k1".to_owned(), 5_000),
+            (changed.id, "k1".to_owned(), 10_000),
+        ];
+        expected.sort();
+        assert_eq!(parts, expected);
+
+        // What is left goes too, and then nothing more.
+        let last = service.refund(r, 5_000, "k4").await.unwrap();
+        assert_eq!(last.refunded, 30_000);
+        assert_eq!(last.status().unwrap(), PaymentStatus::Refunded);
+        let err = service.refund(r, 1, "k5").await.unwrap_err();
+        assert_eq!(invalid_field(&err), Some("amount"));
+    }
+
+    async fn a_refund_that_failed_half_way_is_finished_by_a_retry(backend: Backend) {
+        let Setup {
+            _test: _database,
+            service,
+            provider,
+        } = setup(backend).await;
+        let (r, booked, changed) = booked_and_changed(&service, 30_000, 10_000).await;
+        let booking_ref = booked.provider_ref.clone().unwrap();
+        let change_ref = changed.provider_ref.clone().unwrap();
+
+        // The change's part goes through, the booking's fails.
+        provider.refuse_refunds_of(&booking_ref, true);
+        let err = service.refund(r, 15_000, "k1").await.unwrap_err();
+        assert!(matches!(err, Error::Unavailable(_)), "{err}");
+        let changed = service
+            .by_charge(r, changed.charge_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(changed.refunded, 10_000);
+        assert_eq!(
+            service.by_reservation(r).await.unwrap().unwrap().refunded,
+            0
+        );
+        assert_eq!(provider.counts().refunds, 1);
+
+        provider.refuse_refunds_of(&booking_ref, false);
+        let finished = service.refund(r, 15_000, "k1").await.unwrap();
+        assert_eq!(finished.refunded, 5_000);
+        assert_eq!(
+            provider.counts().refunds,
+            2,
+            "the change's part is not repeated"
+        );
+        assert_eq!(provider.counts().refund_calls, 3);
+        assert_eq!(provider.net_captured(&change_ref), Some(0));
+        assert_eq!(provider.net_captured(&booking_ref), Some(25_000));
+
+        // A crash after the provider refunded and before it was recorded: the retry sends the
+        // same key, which the provider answers with the first refund.
+        let (r2, booked2, _) = booked_and_changed(&service, 20_000, 1_000).await;
+        let before = provider.counts().refunds;
+        provider.stall(Stall::AfterRefund, true);
+        let crashed = tokio::time::timeout(
+            std::time::Duration::from_millis(300),
+            service.refund(r2, 1_500, "k1"),
+        )
+        .await;
+        assert!(crashed.is_err(), "the refund's answer never came");
+        provider.stall(Stall::AfterRefund, false);
+        assert_eq!(
+            provider.counts().refunds,
+            before + 1,
+            "the change's part was made"
+        );
+        let finished = service.refund(r2, 1_500, "k1").await.unwrap();
+        assert_eq!(finished.refunded, 500);
+        assert_eq!(provider.counts().refunds, before + 2);
+        assert_eq!(
+            provider.net_captured(booked2.provider_ref.as_deref().unwrap()),
+            Some(19_500)
+        );
+        let all = service.all_by_reservation(r2).await.unwrap();
+        assert_eq!(
+            all.iter().map(|p| p.refunded).collect::<Vec<_>>(),
+            [500, 1_000]
+        );
+    }
+
+    async fn a_refund_captures_what_is_only_held_and_cancel_refunds_one_charge(backend: Backend) {
+        let Setup {
+            _test: _database,
+            service,
+            provider,
+        } = setup(backend).await;
+        let r = Uuid::now_v7();
+        let req = booking(r, 30_000);
+        service.authorize(req.clone()).await.unwrap();
+        let c = Uuid::now_v7();
+        service.authorize(change(&req, c, 10_000)).await.unwrap();
+        // Nothing refunded: both are captured, the guest pays all.
+        let paid = service.refund(r, 0, CANCEL_REFUND_KEY).await.unwrap();
+        assert_eq!(paid.status().unwrap(), PaymentStatus::Captured);
+        assert_eq!(provider.counts().captures, 2);
+        assert_eq!(provider.counts().refund_calls, 0);
+
+        // Cancelling the change's captured charge refunds it in full, and it alone.
+        let undone = service.cancel(r, c).await.unwrap().unwrap();
+        assert_eq!(undone.refunded, 10_000);
+        assert_eq!(undone.status().unwrap(), PaymentStatus::Refunded);
+        assert_eq!(
+            service.by_reservation(r).await.unwrap().unwrap().refunded,
+            0
+        );
+        assert!(service.cancel(r, Uuid::now_v7()).await.unwrap().is_none());
+    }
+
+    draftr_common::test_on_both_backends!(
+        a_change_is_charged_apart_from_the_booking,
+        a_refund_is_spread_over_the_payments_newest_first,
+        a_refund_that_failed_half_way_is_finished_by_a_retry,
+        a_refund_captures_what_is_only_held_and_cancel_refunds_one_charge,
+    );
+}
