@@ -19,13 +19,14 @@ pub enum PaymentStatus {
     Failed,
 }
 
-/// What a payment pays for: derived from its charge id, never stored apart.
+// Derived from the charge id (the reservation's for the booking's own payment, a change's for
+// its extra charge), never stored apart. The doc comment is the API type's description.
+/// What a payment pays for: the booking itself, or a change of its dates or guests.
 #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PaymentPurpose {
-    /// The booking's own payment (its charge id is the reservation's id).
+    /// The booking's own payment, made when it was booked.
     Booking,
-    /// The extra charge of a change of dates or guests that raised the total (its charge id is
-    /// the change's id).
+    /// The extra charge of a change of dates or guests that raised the total.
     Change,
 }
 
