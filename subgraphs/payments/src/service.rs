@@ -344,15 +344,22 @@ impl PaymentService {
             }
             Err(e) => return Err(e),
         };
+        // The provider knows a charge by its charge id (Stripe's metadata `reservation_id`).
         let charge = Charge {
-            charge_id: payment.charge_id,
-            reservation_id: payment.reservation_id,
+            reservation_id: payment.charge_id,
             amount: payment.amount,
             currency: payment.currency.clone(),
             payment_method: payment_method.to_owned(),
         };
         let key = authorize_key(payment.charge_id, attempt);
-        let outcome = self.provider.authorize(&charge, &key).await;
+        let outcome = match payment.purpose() {
+            PaymentPurpose::Booking => self.provider.authorize(&charge, &key).await,
+            PaymentPurpose::Change => {
+                self.provider
+                    .authorize_change(&charge, payment.reservation_id, &key)
+                    .await
+            }
+        };
         self.record_authorization(payment.id, outcome).await
     }
 

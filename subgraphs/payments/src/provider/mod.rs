@@ -24,10 +24,9 @@ pub use stripe::StripeProvider;
 /// What to authorize.
 #[derive(Debug, Clone)]
 pub struct Charge {
-    /// What the authorization pays for, the key it is found by: the reservation's id for the
-    /// booking's own payment, a change's id for a change's extra charge.
-    pub charge_id: Uuid,
-    /// The reservation it belongs to.
+    /// The **charge id**, what the authorization is found by (Stripe's metadata
+    /// `reservation_id`): the reservation's id for the booking's own payment, a change's id for
+    /// a change's extra charge (see [`PaymentProvider::authorize_change`]).
     pub reservation_id: Uuid,
     /// Minor units.
     pub amount: i64,
@@ -82,6 +81,18 @@ pub trait PaymentProvider: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Holds `charge.amount` on the payment method (manual capture).
     async fn authorize(&self, charge: &Charge, key: &str) -> Result<Authorization, ProviderError>;
+    /// As [`PaymentProvider::authorize`], for the extra charge of a change of the reservation
+    /// `reservation_id` (`charge.reservation_id` is the change's id, so a lookup for the
+    /// booking's charge never finds it). Stripe names the reservation in the metadata too.
+    async fn authorize_change(
+        &self,
+        charge: &Charge,
+        reservation_id: Uuid,
+        key: &str,
+    ) -> Result<Authorization, ProviderError> {
+        let _ = reservation_id;
+        self.authorize(charge, key).await
+    }
     /// Takes the held funds.
     async fn capture(&self, provider_ref: &str, key: &str) -> Result<(), ProviderError>;
     /// Releases held funds that were never captured.
@@ -93,7 +104,7 @@ pub trait PaymentProvider: Send + Sync + 'static {
         amount: i64,
         key: &str,
     ) -> Result<String, ProviderError>;
-    /// The authorization made for the charge `charge_id` ([`Charge::charge_id`]), if the
+    /// The authorization made for the charge `charge_id` ([`Charge::reservation_id`]), if the
     /// provider has one: how an authorization whose answer was lost is settled. Prefers one
     /// that holds or took money. Never one made for another charge of the same reservation.
     async fn find_authorization(&self, charge_id: Uuid) -> Result<Option<Found>, ProviderError>;

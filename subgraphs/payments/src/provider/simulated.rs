@@ -99,8 +99,8 @@ enum IntentStatus {
 
 #[derive(Debug)]
 struct Intent {
-    /// [`Charge::charge_id`], what [`PaymentProvider::find_authorization`] looks for (Stripe's
-    /// metadata `reservation_id`).
+    /// The charge id ([`Charge::reservation_id`]), what
+    /// [`PaymentProvider::find_authorization`] looks for (Stripe's metadata `reservation_id`).
     charge_id: Uuid,
     amount: i64,
     status: IntentStatus,
@@ -234,7 +234,7 @@ impl PaymentProvider for SimulatedProvider {
                     state.intents.insert(
                         provider_ref.clone(),
                         Intent {
-                            charge_id: charge.charge_id,
+                            charge_id: charge.reservation_id,
                             amount: charge.amount,
                             status: IntentStatus::RequiresCapture,
                             refunded: 0,
@@ -245,7 +245,7 @@ impl PaymentProvider for SimulatedProvider {
                 } else if let Some((_, code, message)) = DECLINED.iter().find(|d| d.0 == pm) {
                     self.declines.fetch_add(1, Ordering::SeqCst);
                     state.declined.insert(
-                        charge.charge_id,
+                        charge.reservation_id,
                         ((*code).to_owned(), (*message).to_owned()),
                     );
                     Authorization::Declined {
@@ -403,10 +403,8 @@ mod tests {
     use uuid::Uuid;
 
     fn charge(pm: &str) -> Charge {
-        let id = Uuid::new_v4();
         Charge {
-            charge_id: id,
-            reservation_id: id,
+            reservation_id: Uuid::new_v4(),
             amount: 10_000,
             currency: "EUR".into(),
             payment_method: pm.into(),

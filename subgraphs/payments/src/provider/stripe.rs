@@ -167,6 +167,61 @@ impl StripeProvider {
             .metadata([(REFUND_KEY.to_owned(), key.to_owned())])
     }
 
+    /// Creates the PaymentIntent of `charge` (manual capture), naming the reservation of a
+    /// change's charge in its metadata.
+    async fn create_intent(
+        &self,
+        charge: &Charge,
+        change_of: Option<Uuid>,
+        key: &str,
+    ) -> Result<Authorization, ProviderError> {
+        let currency = stripe_types::Currency::from_str(&charge.currency.to_ascii_lowercase())
+            .map_err(|_| ProviderError::Invalid("unsupported currency".into()))?;
+        let request = CreatePaymentIntent::new(charge.amount, currency)
+            .payment_method(charge.payment_method.clone())
+            .allowed_payment_method_types(vec![PaymentIntentAllowedPaymentMethodTypes::Card])
+            .capture_method(PaymentIntentCaptureMethod::Manual)
+            .confirm(true)
+            .description(match change_of {
+                None => format!("Draftr reservation {}", charge.reservation_id),
+                Some(reservation) => format!(
+                    "Draftr reservation {reservation} (change {})",
+                    charge.reservation_id
+                ),
+            })
+            .metadata(charge_metadata(charge, change_of));
+        match self.send(request, key).await {
+            Ok(intent) => Ok(match intent.status {
+                PaymentIntentStatus::RequiresCapture | PaymentIntentStatus::Succeeded => {
+                    Authorization::Authorized {
+                        provider_ref: intent.id.to_string(),
+                    }
+                }
+                PaymentIntentStatus::RequiresAction => Authorization::Declined {
+                    code: "authentication_required".into(),
+                    message: "This card needs 3-D Secure authentication, which Draftr cannot do yet; use another card.".into(),
+                },
+                other => Authorization::Declined {
+                    code: "card_declined".into(),
+                    message: format!("The payment was not authorized ({}).", other.as_str()),
+                },
+            }),
+            // A decline is a 402 card_error: an answer, not a failure.
+            Err(StripeError::Stripe(e, 402)) => Ok(Authorization::Declined {
+                code: e
+                    .decline_code
+                    .clone()
+                    .or_else(|| e.code.as_ref().map(|c| c.as_str().to_owned()))
+                    .unwrap_or_else(|| "card_declined".into()),
+                message: e
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| "Your card was declined.".into()),
+            }),
+            Err(err) => Err(classify(err)),
+        }
+    }
+
     /// Sends `request` with `key`, repeating on failures Stripe calls retryable.
     async fn send<R: StripeRequest>(&self, request: R, key: &str) -> Result<R::Output, StripeError>
     where
@@ -246,10 +301,13 @@ fn classify(err: StripeError) -> ProviderError {
 /// The booking's own charge: `reservation_id` = the reservation, as before charges. A change's:
 /// `reservation_id` = the change (what [`PaymentProvider::find_authorization`] searches by),
 /// and [`CHANGE_OF`] = the reservation.
-fn charge_metadata(charge: &Charge) -> HashMap<String, String> {
-    let mut metadata = HashMap::from([("reservation_id".to_owned(), charge.charge_id.to_string())]);
-    if charge.charge_id != charge.reservation_id {
-        metadata.insert(CHANGE_OF.to_owned(), charge.reservation_id.to_string());
+fn charge_metadata(charge: &Charge, change_of: Option<Uuid>) -> HashMap<String, String> {
+    let mut metadata = HashMap::from([(
+        "reservation_id".to_owned(),
+        charge.reservation_id.to_string(),
+    )]);
+    if let Some(reservation) = change_of {
+        metadata.insert(CHANGE_OF.to_owned(), reservation.to_string());
     }
     metadata
 }
@@ -300,52 +358,16 @@ impl PaymentProvider for StripeProvider {
     }
 
     async fn authorize(&self, charge: &Charge, key: &str) -> Result<Authorization, ProviderError> {
-        let currency = stripe_types::Currency::from_str(&charge.currency.to_ascii_lowercase())
-            .map_err(|_| ProviderError::Invalid("unsupported currency".into()))?;
-        let request = CreatePaymentIntent::new(charge.amount, currency)
-            .payment_method(charge.payment_method.clone())
-            .allowed_payment_method_types(vec![PaymentIntentAllowedPaymentMethodTypes::Card])
-            .capture_method(PaymentIntentCaptureMethod::Manual)
-            .confirm(true)
-            .description(if charge.charge_id == charge.reservation_id {
-                format!("Draftr reservation {}", charge.reservation_id)
-            } else {
-                format!(
-                    "Draftr reservation {} (change {})",
-                    charge.reservation_id, charge.charge_id
-                )
-            })
-            .metadata(charge_metadata(charge));
-        match self.send(request, key).await {
-            Ok(intent) => Ok(match intent.status {
-                PaymentIntentStatus::RequiresCapture | PaymentIntentStatus::Succeeded => {
-                    Authorization::Authorized {
-                        provider_ref: intent.id.to_string(),
-                    }
-                }
-                PaymentIntentStatus::RequiresAction => Authorization::Declined {
-                    code: "authentication_required".into(),
-                    message: "This card needs 3-D Secure authentication, which Draftr cannot do yet; use another card.".into(),
-                },
-                other => Authorization::Declined {
-                    code: "card_declined".into(),
-                    message: format!("The payment was not authorized ({}).", other.as_str()),
-                },
-            }),
-            // A decline is a 402 card_error: an answer, not a failure.
-            Err(StripeError::Stripe(e, 402)) => Ok(Authorization::Declined {
-                code: e
-                    .decline_code
-                    .clone()
-                    .or_else(|| e.code.as_ref().map(|c| c.as_str().to_owned()))
-                    .unwrap_or_else(|| "card_declined".into()),
-                message: e
-                    .message
-                    .clone()
-                    .unwrap_or_else(|| "Your card was declined.".into()),
-            }),
-            Err(err) => Err(classify(err)),
-        }
+        self.create_intent(charge, None, key).await
+    }
+
+    async fn authorize_change(
+        &self,
+        charge: &Charge,
+        reservation_id: Uuid,
+        key: &str,
+    ) -> Result<Authorization, ProviderError> {
+        self.create_intent(charge, Some(reservation_id), key).await
     }
 
     async fn capture(&self, provider_ref: &str, key: &str) -> Result<(), ProviderError> {
