@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_payments;
 mod m20261201_000001_payment_attempts;
+mod m20261202_000001_payment_charges;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_create_payments::Migration),
             Box::new(m20261201_000001_payment_attempts::Migration),
+            Box::new(m20261202_000001_payment_charges::Migration),
         ]
     }
 

@@ -19,6 +19,17 @@ pub enum PaymentStatus {
     Failed,
 }
 
+// Derived from the charge id (the reservation's for the booking's own payment, a change's for
+// its extra charge), never stored apart. The doc comment is the API type's description.
+/// What a payment pays for: the booking itself, or a change of its dates or guests.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PaymentPurpose {
+    /// The booking's own payment, made when it was booked.
+    Booking,
+    /// The extra charge of a change of dates or guests that raised the total.
+    Change,
+}
+
 /// A stored status that is none of [`PaymentStatus`]'s: the row was not written by this code,
 /// and guessing what it means could move money, so it is an error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -112,15 +123,82 @@ pub fn payment_method(pm: &str) -> Result<&str, Error> {
     Ok(pm)
 }
 
-/// A refund of a payment of `total`: between nothing and all of it.
-pub fn refund_amount(amount: i64, total: i64) -> Result<i64, Error> {
-    if amount < 0 || amount > total {
+/// The refund key of a cancellation's refund, and of every refund made before refund keys.
+pub const CANCEL_REFUND_KEY: &str = "cancel";
+
+/// The longest refund key.
+pub const MAX_REFUND_KEY: usize = 64;
+
+/// A refund key names one refund of a reservation (idempotent per reservation and key):
+/// 1 to 64 of `A-Z a-z 0-9 _ -`, as given.
+pub fn refund_key(key: &str) -> Result<&str, Error> {
+    if key.is_empty()
+        || key.len() > MAX_REFUND_KEY
+        || !key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         return Err(Error::invalid(
-            "amount",
-            format!("a refund must be between 0 and {total}"),
+            "refundKey",
+            format!("refundKey must be 1 to {MAX_REFUND_KEY} letters, digits, '_' or '-'"),
         ));
     }
-    Ok(amount)
+    Ok(key)
+}
+
+/// One part of a refund: `amount` from the payment `payment_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefundPart {
+    pub payment_id: uuid::Uuid,
+    pub amount: i64,
+}
+
+/// What is left to do of a refund of `amount` under one key: `done` is what the parts already
+/// recorded under that key gave back; `open` are the payments without a part under that key
+/// yet that hold refundable money, newest first, as `(payment id, amount - refunded)`. Each
+/// gives at most what is left on it, newest first. A repeat (or a retry after a crash) plans
+/// only what is missing, the same way each time. More than can be given back is an error on
+/// `amount`.
+pub fn plan_refund(
+    amount: i64,
+    done: i64,
+    open: &[(uuid::Uuid, i64)],
+) -> Result<Vec<RefundPart>, Error> {
+    if amount < 0 {
+        return Err(Error::invalid("amount", "a refund cannot be negative"));
+    }
+    if done > amount {
+        return Err(Error::invalid(
+            "amount",
+            format!("this refund key already refunded {done}, more than {amount}"),
+        ));
+    }
+    let available: i64 = open.iter().map(|(_, left)| (*left).max(0)).sum();
+    if amount - done > available {
+        return Err(Error::invalid(
+            "amount",
+            format!(
+                "a refund must be between 0 and {}",
+                done.saturating_add(available)
+            ),
+        ));
+    }
+    let mut left = amount - done;
+    let mut parts = Vec::new();
+    for &(payment_id, refundable) in open {
+        if left == 0 {
+            break;
+        }
+        let take = left.min(refundable.max(0));
+        if take > 0 {
+            parts.push(RefundPart {
+                payment_id,
+                amount: take,
+            });
+            left -= take;
+        }
+    }
+    Ok(parts)
 }
 
 /// What the provider's report that `total_refunded` has been refunded changes about a payment
@@ -215,11 +293,11 @@ mod tests {
 
     #[test]
     fn refunds_are_bounded_by_the_payment() {
-        assert_eq!(refund_amount(0, 100).unwrap(), 0);
-        assert_eq!(refund_amount(100, 100).unwrap(), 100);
-        let err = refund_amount(101, 100).unwrap_err();
+        let p = uuid::Uuid::now_v7();
+        assert_eq!(plan_refund(100, 0, &[(p, 100)]).unwrap().len(), 1);
+        let err = plan_refund(101, 0, &[(p, 100)]).unwrap_err();
         assert_eq!(err.to_string(), "a refund must be between 0 and 100");
-        assert!(refund_amount(-1, 100).is_err());
+        assert!(plan_refund(-1, 0, &[(p, 100)]).is_err());
         assert_eq!(
             PaymentStatus::after_refund(100, 100),
             PaymentStatus::Refunded
@@ -228,6 +306,64 @@ mod tests {
             PaymentStatus::after_refund(40, 100),
             PaymentStatus::PartiallyRefunded
         );
+    }
+
+    #[test]
+    fn refund_keys_are_short_and_plain() {
+        assert_eq!(refund_key("cancel").unwrap(), "cancel");
+        assert_eq!(refund_key("change-01J_x").unwrap(), "change-01J_x");
+        assert!(refund_key(&"k".repeat(64)).is_ok(), "64 characters");
+        for bad in ["", " cancel", "a b", "key/1", "clé", &"k".repeat(65)] {
+            let err = refund_key(bad).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::Invalid {
+                        field: "refundKey",
+                        ..
+                    }
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refund_takes_from_the_newest_payment_first_and_only_what_is_missing() {
+        let (change, booking) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        let part = |payment_id, amount| RefundPart { payment_id, amount };
+        let open = [(change, 10_000), (booking, 30_000)];
+        assert_eq!(
+            plan_refund(15_000, 0, &open).unwrap(),
+            [part(change, 10_000), part(booking, 5_000)]
+        );
+        assert_eq!(plan_refund(5_000, 0, &open).unwrap(), [part(change, 5_000)]);
+        assert_eq!(plan_refund(0, 0, &open).unwrap(), []);
+        // The change's part is recorded; a retry plans the booking's part alone.
+        assert_eq!(
+            plan_refund(15_000, 10_000, &open[1..]).unwrap(),
+            [part(booking, 5_000)]
+        );
+        assert_eq!(plan_refund(15_000, 15_000, &[]).unwrap(), []);
+        assert_eq!(
+            plan_refund(10_000, 0, &[(change, 0), (booking, 30_000)]).unwrap(),
+            [part(booking, 10_000)],
+            "a payment with nothing left gives nothing"
+        );
+        let err = plan_refund(40_001, 0, &open).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Invalid {
+                    field: "amount",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(err.to_string(), "a refund must be between 0 and 40000");
+        assert!(plan_refund(-1, 0, &open).is_err());
+        assert!(plan_refund(5_000, 10_000, &open).is_err(), "already more");
     }
 
     #[test]

@@ -1,10 +1,17 @@
-//! The payment of each reservation, through its life: authorize → capture (or cancel) →
+//! The payments of each reservation, through their life: authorize → capture (or cancel) →
 //! refund.
 //!
-//! One row per reservation (a unique constraint), written *before* the provider is called, so a
-//! crash between the provider's answer and our write leaves a PENDING row that the next call
-//! for the reservation finishes. Every operation is idempotent: calling it again returns the
-//! current state and never moves money twice.
+//! A payment is keyed by its **charge id**: the reservation's id for the booking's own payment,
+//! a change's id for the extra charge of a change that raised the total. One row per charge (a
+//! unique constraint), written *before* the provider is called, so a crash between the
+//! provider's answer and our write leaves a PENDING row that the next call for the charge
+//! finishes. Every operation is idempotent: calling it again returns the current state and
+//! never moves money twice.
+//!
+//! A refund is of the reservation, under a refund key (`cancel` for a cancellation): it is
+//! spread over the reservation's payments, newest first, one recorded part per payment and
+//! key, and a repeat (or a retry after a crash half way) plans again from the recorded parts
+//! and makes only the missing ones ([`domain::plan_refund`]).
 //!
 //! An authorization whose outcome is unknown (a crash, a timeout, a 500) is never settled by
 //! sending it again: Stripe replays a stored 500 under the same key for 24 hours and then
@@ -18,10 +25,10 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use draftr_common::db::violates;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set, TransactionTrait,
+    QueryOrder, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -29,16 +36,20 @@ use crate::domain;
 use crate::error::Error;
 use crate::provider::{
     Authorization, Charge, Found, PaymentProvider, ProviderError, authorize_key, idempotency_key,
+    refund_idempotency_key,
 };
 use crate::store::{payments, refunds, webhook_events};
 
-pub use crate::domain::{PaymentStatus, UnknownStatus};
+pub use crate::domain::{CANCEL_REFUND_KEY, PaymentPurpose, PaymentStatus, UnknownStatus};
 pub use payments::Model as Payment;
 
 /// What reservations asks to authorize.
 #[derive(Debug, Clone)]
 pub struct AuthorizeRequest {
     pub reservation_id: Uuid,
+    /// The charge: `reservation_id` for the booking's own payment, a change's id for its extra
+    /// charge.
+    pub charge_id: Uuid,
     pub guest_id: Uuid,
     pub host_id: Uuid,
     pub amount: i64,
@@ -107,21 +118,68 @@ impl PaymentService {
         &self.db
     }
 
+    /// The booking's own payment of a reservation (its charge id is the reservation's).
     pub async fn by_reservation(&self, reservation_id: Uuid) -> Result<Option<Payment>, Error> {
+        self.by_charge(reservation_id, reservation_id).await
+    }
+
+    /// The payment of the charge `charge_id` of the reservation (none if the charge belongs to
+    /// another reservation).
+    pub async fn by_charge(
+        &self,
+        reservation_id: Uuid,
+        charge_id: Uuid,
+    ) -> Result<Option<Payment>, Error> {
+        Ok(self
+            .charge(charge_id)
+            .await?
+            .filter(|p| p.reservation_id == reservation_id))
+    }
+
+    async fn charge(&self, charge_id: Uuid) -> Result<Option<Payment>, Error> {
         Ok(payments::Entity::find()
-            .filter(payments::Column::ReservationId.eq(reservation_id))
+            .filter(payments::Column::ChargeId.eq(charge_id))
             .one(&self.db)
             .await?)
     }
 
+    /// The booking's own payment of each reservation, by reservation.
     pub async fn by_reservations(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Payment>, Error> {
         Ok(payments::Entity::find()
-            .filter(payments::Column::ReservationId.is_in(ids.iter().copied()))
+            .filter(payments::Column::ChargeId.is_in(ids.iter().copied()))
             .all(&self.db)
             .await?
             .into_iter()
+            .filter(|p| p.charge_id == p.reservation_id)
             .map(|p| (p.reservation_id, p))
             .collect())
+    }
+
+    /// Every payment of each reservation, oldest first, by reservation (one query).
+    pub async fn all_by_reservations(
+        &self,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, Vec<Payment>>, Error> {
+        let mut all: HashMap<Uuid, Vec<Payment>> = HashMap::new();
+        for payment in payments::Entity::find()
+            .filter(payments::Column::ReservationId.is_in(ids.iter().copied()))
+            .order_by_asc(payments::Column::CreatedAt)
+            .order_by_asc(payments::Column::Id)
+            .all(&self.db)
+            .await?
+        {
+            all.entry(payment.reservation_id).or_default().push(payment);
+        }
+        Ok(all)
+    }
+
+    /// Every payment of a reservation, oldest first.
+    pub async fn all_by_reservation(&self, reservation_id: Uuid) -> Result<Vec<Payment>, Error> {
+        Ok(self
+            .all_by_reservations(&[reservation_id])
+            .await?
+            .remove(&reservation_id)
+            .unwrap_or_default())
     }
 
     pub async fn get_many(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Payment>, Error> {
@@ -134,22 +192,37 @@ impl PaymentService {
             .collect())
     }
 
-    /// Holds the amount on the guest's payment method. A repeat for the same reservation
-    /// returns the first outcome (a decline again, as a decline).
+    /// Holds the amount on the guest's payment method. A repeat for the same charge returns
+    /// the first outcome (a decline again, as a decline). A change's charge comes after the
+    /// booking's own payment, in its currency, for the same guest and host.
     pub async fn authorize(&self, req: AuthorizeRequest) -> Result<Payment, Error> {
         req.validate()?;
-        let payment = match self.by_reservation(req.reservation_id).await? {
+        let payment = match self.charge(req.charge_id).await? {
             Some(existing) => {
+                if existing.reservation_id != req.reservation_id {
+                    return Err(Error::invalid(
+                        "chargeId",
+                        "this charge belongs to another reservation",
+                    ));
+                }
                 if existing.amount != req.amount || existing.currency != req.currency {
                     return Err(Error::Invalid {
                         field: "amount",
-                        message: "this reservation was already authorized for another amount"
-                            .into(),
+                        message: if existing.purpose() == PaymentPurpose::Booking {
+                            "this reservation was already authorized for another amount".into()
+                        } else {
+                            "this charge was already authorized for another amount".into()
+                        },
                     });
                 }
                 existing
             }
-            None => self.insert_pending(&req).await?,
+            None => {
+                if req.charge_id != req.reservation_id {
+                    self.check_change_charge(&req).await?;
+                }
+                self.insert_pending(&req).await?
+            }
         };
         match payment.status()? {
             PaymentStatus::Pending => {
@@ -161,10 +234,38 @@ impl PaymentService {
         }
     }
 
+    /// A change's extra charge belongs with the booking's own payment: it must exist, and the
+    /// change is charged in its currency to the same guest, for the same host.
+    async fn check_change_charge(&self, req: &AuthorizeRequest) -> Result<(), Error> {
+        let Some(booking) = self.by_reservation(req.reservation_id).await? else {
+            return Err(Error::invalid(
+                "chargeId",
+                "a change can be charged only once the reservation's own payment exists",
+            ));
+        };
+        if booking.currency != req.currency {
+            return Err(Error::invalid(
+                "currency",
+                format!(
+                    "a change is charged in the reservation's currency ({})",
+                    booking.currency
+                ),
+            ));
+        }
+        if booking.guest_id != req.guest_id || booking.host_id != req.host_id {
+            return Err(Error::invalid(
+                "guestId",
+                "a change is charged to the reservation's guest, for its host",
+            ));
+        }
+        Ok(())
+    }
+
     async fn insert_pending(&self, req: &AuthorizeRequest) -> Result<Payment, Error> {
         let now = Utc::now();
         let row = payments::ActiveModel {
             id: Set(Uuid::now_v7()),
+            charge_id: Set(req.charge_id),
             reservation_id: Set(req.reservation_id),
             guest_id: Set(req.guest_id),
             host_id: Set(req.host_id),
@@ -183,9 +284,9 @@ impl PaymentService {
         };
         match row.insert(&self.db).await {
             Ok(p) => Ok(p),
-            // A concurrent call for the same reservation won the insert; carry on with its row.
-            Err(e) if violates(&e, payments::RESERVATION_KEY) => self
-                .by_reservation(req.reservation_id)
+            // A concurrent call for the same charge won the insert; carry on with its row.
+            Err(e) if violates(&e, payments::CHARGE_KEY) => self
+                .by_charge(req.reservation_id, req.charge_id)
                 .await?
                 .ok_or(Error::Db(e)),
             Err(e) => Err(e.into()),
@@ -196,11 +297,7 @@ impl PaymentService {
     /// authorize) makes an attempt only when none can exist.
     async fn settle_pending(&self, payment: Payment, why: Settle<'_>) -> Result<Payment, Error> {
         if payment.attempts > 0 {
-            match self
-                .provider
-                .find_authorization(payment.reservation_id)
-                .await
-            {
+            match self.provider.find_authorization(payment.charge_id).await {
                 Ok(Some(found)) => {
                     tracing::info!(payment.id = %payment.id, found = ?found, "earlier authorization found at the provider");
                     return self.record_found(payment, found).await;
@@ -247,14 +344,22 @@ impl PaymentService {
             }
             Err(e) => return Err(e),
         };
+        // The provider knows a charge by its charge id (Stripe's metadata `reservation_id`).
         let charge = Charge {
-            reservation_id: payment.reservation_id,
+            reservation_id: payment.charge_id,
             amount: payment.amount,
             currency: payment.currency.clone(),
             payment_method: payment_method.to_owned(),
         };
-        let key = authorize_key(payment.reservation_id, attempt);
-        let outcome = self.provider.authorize(&charge, &key).await;
+        let key = authorize_key(payment.charge_id, attempt);
+        let outcome = match payment.purpose() {
+            PaymentPurpose::Booking => self.provider.authorize(&charge, &key).await,
+            PaymentPurpose::Change => {
+                self.provider
+                    .authorize_change(&charge, payment.reservation_id, &key)
+                    .await
+            }
+        };
         self.record_authorization(payment.id, outcome).await
     }
 
@@ -441,15 +546,20 @@ impl PaymentService {
             .ok_or(Error::NotFound)
     }
 
-    async fn require(&self, reservation_id: Uuid) -> Result<Payment, Error> {
-        self.by_reservation(reservation_id)
+    async fn require(&self, reservation_id: Uuid, charge_id: Uuid) -> Result<Payment, Error> {
+        self.by_charge(reservation_id, charge_id)
             .await?
             .ok_or(Error::NotFound)
     }
 
-    /// Takes the held funds (after the reservation is confirmed).
-    pub async fn capture(&self, reservation_id: Uuid) -> Result<Payment, Error> {
-        let payment = self.require(reservation_id).await?;
+    /// Takes the held funds of one charge (after the reservation, or its change, is
+    /// confirmed).
+    pub async fn capture(&self, reservation_id: Uuid, charge_id: Uuid) -> Result<Payment, Error> {
+        let payment = self.require(reservation_id, charge_id).await?;
+        self.capture_payment(payment).await
+    }
+
+    async fn capture_payment(&self, payment: Payment) -> Result<Payment, Error> {
         match payment.status()? {
             PaymentStatus::Captured
             | PaymentStatus::Refunded
@@ -457,10 +567,13 @@ impl PaymentService {
             PaymentStatus::Authorized => {
                 let provider_ref = payment.provider_ref.clone().unwrap_or_default();
                 self.provider
-                    .capture(&provider_ref, &idempotency_key(reservation_id, "capture"))
+                    .capture(
+                        &provider_ref,
+                        &idempotency_key(payment.charge_id, "capture"),
+                    )
                     .await
                     .map_err(provider_error)?;
-                tracing::info!(payment.id = %payment.id, reservation.id = %reservation_id, "payment captured");
+                tracing::info!(payment.id = %payment.id, reservation.id = %payment.reservation_id, charge.id = %payment.charge_id, "payment captured");
                 self.transition(
                     &self.db,
                     payment.id,
@@ -478,10 +591,15 @@ impl PaymentService {
         }
     }
 
-    /// Undoes the payment of a booking that did not happen: voids an authorization, refunds a
-    /// capture in full, settles an unknown outcome first. Nothing to undo is not an error.
-    pub async fn cancel(&self, reservation_id: Uuid) -> Result<Option<Payment>, Error> {
-        let Some(mut payment) = self.by_reservation(reservation_id).await? else {
+    /// Undoes the payment of one charge that did not happen (a booking, or a change): voids an
+    /// authorization, refunds a capture in full, settles an unknown outcome first. Nothing to
+    /// undo is not an error. The reservation's other charges are left alone.
+    pub async fn cancel(
+        &self,
+        reservation_id: Uuid,
+        charge_id: Uuid,
+    ) -> Result<Option<Payment>, Error> {
+        let Some(mut payment) = self.by_charge(reservation_id, charge_id).await? else {
             return Ok(None);
         };
         if payment.status()? == PaymentStatus::Pending {
@@ -489,7 +607,7 @@ impl PaymentService {
             payment = match self.settle_pending(payment, Settle::Undo).await {
                 Ok(p) => p,
                 Err(Error::Declined { .. }) | Err(Error::Invalid { .. }) => {
-                    return Ok(Some(self.require(reservation_id).await?));
+                    return Ok(Some(self.require(reservation_id, charge_id).await?));
                 }
                 // Cannot tell yet: the caller (the reconciler) asks again later.
                 Err(Error::OutcomeUnknown(cause)) => return Err(Error::Unavailable(cause)),
@@ -500,10 +618,10 @@ impl PaymentService {
             PaymentStatus::Authorized => {
                 let provider_ref = payment.provider_ref.clone().unwrap_or_default();
                 self.provider
-                    .cancel(&provider_ref, &idempotency_key(reservation_id, "cancel"))
+                    .cancel(&provider_ref, &idempotency_key(charge_id, "cancel"))
                     .await
                     .map_err(provider_error)?;
-                tracing::info!(payment.id = %payment.id, reservation.id = %reservation_id, "authorization voided");
+                tracing::info!(payment.id = %payment.id, reservation.id = %reservation_id, charge.id = %charge_id, "authorization voided");
                 Ok(Some(
                     self.transition(
                         &self.db,
@@ -517,25 +635,42 @@ impl PaymentService {
                 ))
             }
             PaymentStatus::Captured => {
-                let amount = payment.amount;
-                self.refund(reservation_id, amount).await.map(Some)
+                // All of it, as the cancellation's part of this payment.
+                let amount = payment.refundable();
+                self.refund_part(&payment, CANCEL_REFUND_KEY, amount)
+                    .await?;
+                Ok(Some(self.require(reservation_id, charge_id).await?))
             }
             _ => Ok(Some(payment)),
         }
     }
 
-    /// Gives `amount` back (a cancellation under the property's policy). Captures first if the
-    /// capture has not happened yet, so the guest is charged exactly `total - amount`. One
-    /// refund per payment: a repeat returns the payment as it is.
-    pub async fn refund(&self, reservation_id: Uuid, amount: i64) -> Result<Payment, Error> {
-        let mut payment = self.require(reservation_id).await?;
-        domain::refund_amount(amount, payment.amount)?;
-        if payment.status()? == PaymentStatus::Authorized {
-            payment = self.capture(reservation_id).await?;
+    /// Gives `amount` back of the reservation's payments, under `refund_key` (`cancel` for a
+    /// cancellation under the property's policy; a change that lowered the total names its
+    /// own). Captures whatever is only authorized first, so the guest is charged exactly what
+    /// was authorized less what is refunded. The amount is taken from the newest payment first,
+    /// each giving at most what is left on it. Idempotent per reservation and key: a repeat,
+    /// or a retry after a failure half way, refunds nothing twice and makes the missing parts.
+    /// Answers with the booking's own payment as it now is.
+    pub async fn refund(
+        &self,
+        reservation_id: Uuid,
+        amount: i64,
+        refund_key: &str,
+    ) -> Result<Payment, Error> {
+        domain::refund_key(refund_key)?;
+        if amount < 0 {
+            return Err(Error::invalid("amount", "a refund cannot be negative"));
         }
-        match payment.status()? {
-            PaymentStatus::Refunded | PaymentStatus::PartiallyRefunded => return Ok(payment),
-            PaymentStatus::Captured => {}
+        let booking = self
+            .by_reservation(reservation_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        match booking.status()? {
+            PaymentStatus::Authorized
+            | PaymentStatus::Captured
+            | PaymentStatus::PartiallyRefunded
+            | PaymentStatus::Refunded => {}
             other => {
                 return Err(Error::WrongState {
                     action: "refunded",
@@ -543,8 +678,52 @@ impl PaymentService {
                 });
             }
         }
-        if amount == 0 {
-            return Ok(payment);
+        let mut payments = self.all_by_reservation(reservation_id).await?;
+        for payment in &mut payments {
+            if payment.status()? == PaymentStatus::Authorized {
+                *payment = self.capture_payment(payment.clone()).await?;
+            }
+        }
+        let recorded = refunds::Entity::find()
+            .filter(refunds::Column::PaymentId.is_in(payments.iter().map(|p| p.id)))
+            .filter(refunds::Column::RefundKey.eq(refund_key))
+            .all(&self.db)
+            .await?;
+        let done: i64 = recorded.iter().map(|r| r.amount).sum();
+        let mut open = Vec::new();
+        // Newest first.
+        for payment in payments.iter().rev() {
+            let refundable = matches!(
+                payment.status()?,
+                PaymentStatus::Captured | PaymentStatus::PartiallyRefunded
+            );
+            if refundable && !recorded.iter().any(|r| r.payment_id == payment.id) {
+                open.push((payment.id, payment.refundable()));
+            }
+        }
+        let plan = domain::plan_refund(amount, done, &open)?;
+        for part in plan {
+            let payment = payments
+                .iter()
+                .find(|p| p.id == part.payment_id)
+                .ok_or(Error::NotFound)?;
+            self.refund_part(payment, refund_key, part.amount).await?;
+        }
+        self.require(reservation_id, reservation_id).await
+    }
+
+    /// Refunds `amount` of one payment as its part of the refund `refund_key`, and records it
+    /// with the payment's new total in one transaction. The provider's key is derived from the
+    /// charge and the refund key, so a retry of a part whose answer was lost gets the first
+    /// refund back rather than a second one.
+    async fn refund_part(
+        &self,
+        payment: &Payment,
+        refund_key: &str,
+        amount: i64,
+    ) -> Result<(), Error> {
+        if amount <= 0 {
+            return Ok(());
         }
         let provider_ref = payment.provider_ref.clone().unwrap_or_default();
         let refund_ref = self
@@ -552,15 +731,15 @@ impl PaymentService {
             .refund(
                 &provider_ref,
                 amount,
-                &idempotency_key(reservation_id, "refund"),
+                &refund_idempotency_key(payment.charge_id, refund_key),
             )
             .await
             .map_err(provider_error)?;
-        let to = PaymentStatus::after_refund(amount, payment.amount);
         let txn = self.db.begin().await?;
         let inserted = refunds::ActiveModel {
             id: Set(Uuid::now_v7()),
             payment_id: Set(payment.id),
+            refund_key: Set(refund_key.to_owned()),
             amount: Set(amount),
             provider_ref: Set(refund_ref),
             created_at: Set(Utc::now()),
@@ -569,22 +748,40 @@ impl PaymentService {
         .await;
         match inserted {
             Ok(_) => {
-                payments::Entity::update_many()
-                    .col_expr(payments::Column::Status, Expr::value(to.as_str()))
-                    .col_expr(payments::Column::Refunded, Expr::value(amount))
+                let total = Expr::col(payments::Column::Refunded).add(amount);
+                let updated = payments::Entity::update_many()
+                    .col_expr(
+                        payments::Column::Status,
+                        Expr::case(
+                            total.clone().eq(Expr::col(payments::Column::Amount)),
+                            PaymentStatus::Refunded.as_str(),
+                        )
+                        .finally(PaymentStatus::PartiallyRefunded.as_str())
+                        .into(),
+                    )
+                    .col_expr(payments::Column::Refunded, total.clone())
                     .col_expr(payments::Column::UpdatedAt, Expr::value(Utc::now()))
                     .filter(payments::Column::Id.eq(payment.id))
-                    .filter(payments::Column::Status.eq(PaymentStatus::Captured.as_str()))
+                    .filter(payments::Column::Status.is_in([
+                        PaymentStatus::Captured.as_str(),
+                        PaymentStatus::PartiallyRefunded.as_str(),
+                    ]))
+                    .filter(total.lte(Expr::col(payments::Column::Amount)))
                     .exec(&txn)
                     .await?;
+                if updated.rows_affected == 0 {
+                    // The provider refunded it; the total was raised meanwhile by the
+                    // provider's own report of it, which stays the truth for the total.
+                    tracing::warn!(payment.id = %payment.id, refund.amount = amount, "refund recorded; the payment's total already counted it");
+                }
                 txn.commit().await?;
-                tracing::info!(payment.id = %payment.id, refund.amount = amount, "payment refunded");
+                tracing::info!(payment.id = %payment.id, charge.id = %payment.charge_id, refund.key = refund_key, refund.amount = amount, "payment refunded");
             }
-            // A concurrent refund of the same payment recorded it first.
-            Err(e) if violates(&e, refunds::PAYMENT_KEY) => txn.rollback().await?,
+            // A concurrent refund under the same key recorded this part first.
+            Err(e) if violates(&e, refunds::PAYMENT_REFUND_KEY) => txn.rollback().await?,
             Err(e) => return Err(e.into()),
         }
-        self.require(reservation_id).await
+        Ok(())
     }
 
     /// Records a webhook event and applies it, in one transaction: either both happen or
@@ -701,4 +898,381 @@ pub enum ProviderUpdate {
     Captured,
     Canceled,
     Refunded { total_refunded: i64 },
+}
+
+#[cfg(test)]
+mod tests {
+    use draftr_common::testing::{Backend, TestDatabase};
+
+    use super::*;
+    use crate::provider::SimulatedProvider;
+    use crate::provider::simulated::Stall;
+
+    struct Setup {
+        _test: TestDatabase,
+        service: PaymentService,
+        provider: Arc<SimulatedProvider>,
+    }
+
+    async fn setup(backend: Backend) -> Setup {
+        let test = TestDatabase::new(backend).await;
+        let db = draftr_common::db::connect(&test.settings).await.unwrap();
+        crate::app::migrate(&db).await.unwrap();
+        let provider = Arc::new(SimulatedProvider::new());
+        Setup {
+            _test: test,
+            service: PaymentService::new(db, provider.clone()),
+            provider,
+        }
+    }
+
+    /// A booking (the charge is the reservation) of `amount` EUR cents for fresh people.
+    fn booking(reservation_id: Uuid, amount: i64) -> AuthorizeRequest {
+        AuthorizeRequest {
+            reservation_id,
+            charge_id: reservation_id,
+            guest_id: Uuid::now_v7(),
+            host_id: Uuid::now_v7(),
+            amount,
+            currency: "EUR".into(),
+            payment_method: "pm_card_visa".into(),
+        }
+    }
+
+    /// The extra charge `change_id` of `amount` for the booking `of`.
+    fn change(of: &AuthorizeRequest, change_id: Uuid, amount: i64) -> AuthorizeRequest {
+        AuthorizeRequest {
+            charge_id: change_id,
+            amount,
+            ..of.clone()
+        }
+    }
+
+    fn invalid_field(err: &Error) -> Option<&'static str> {
+        match err {
+            Error::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// The booking's charge and a change's, both captured: (reservation, booking, change).
+    async fn booked_and_changed(
+        service: &PaymentService,
+        total: i64,
+        extra: i64,
+    ) -> (Uuid, Payment, Payment) {
+        let r = Uuid::now_v7();
+        let req = booking(r, total);
+        service.authorize(req.clone()).await.unwrap();
+        let booking = service.capture(r, r).await.unwrap();
+        let c = Uuid::now_v7();
+        service.authorize(change(&req, c, extra)).await.unwrap();
+        let change = service.capture(r, c).await.unwrap();
+        (r, booking, change)
+    }
+
+    async fn a_change_is_charged_apart_from_the_booking(backend: Backend) {
+        let Setup {
+            _test: _database,
+            service,
+            provider,
+        } = setup(backend).await;
+        let r = Uuid::now_v7();
+        let req = booking(r, 30_000);
+
+        let without_booking = service
+            .authorize(change(&req, Uuid::now_v7(), 10_000))
+            .await
+            .unwrap_err();
+        assert_eq!(invalid_field(&without_booking), Some("chargeId"));
+
+        let booked = service.authorize(req.clone()).await.unwrap();
+        let c = Uuid::now_v7();
+        let changed = service.authorize(change(&req, c, 10_000)).await.unwrap();
+        assert_eq!(booked.status().unwrap(), PaymentStatus::Authorized);
+        assert_eq!(changed.status().unwrap(), PaymentStatus::Authorized);
+        assert_eq!(
+            (booked.purpose(), changed.purpose()),
+            (PaymentPurpose::Booking, PaymentPurpose::Change)
+        );
+        assert_eq!((booked.charge_id, changed.charge_id), (r, c));
+        assert_eq!(changed.reservation_id, r);
+        assert_ne!(booked.provider_ref, changed.provider_ref);
+        assert_eq!(provider.counts().authorizations, 2);
+
+        // Idempotent per charge; another amount, currency, reservation or payer is refused.
+        let again = service.authorize(change(&req, c, 10_000)).await.unwrap();
+        assert_eq!(again.id, changed.id);
+        assert_eq!(provider.counts().authorizations, 2);
+        let err = service.authorize(change(&req, c, 9_000)).await.unwrap_err();
+        assert_eq!(invalid_field(&err), Some("amount"));
+        let err = service
+            .authorize(AuthorizeRequest {
+                reservation_id: Uuid::now_v7(),
+                ..change(&req, c, 10_000)
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(invalid_field(&err), Some("chargeId"));
+        let err = service
+            .authorize(AuthorizeRequest {
+                currency: "USD".into(),
+                ..change(&req, Uuid::now_v7(), 10_000)
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(invalid_field(&err), Some("currency"));
+        let err = service
+            .authorize(AuthorizeRequest {
+                guest_id: Uuid::now_v7(),
+                ..change(&req, Uuid::now_v7(), 10_000)
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(invalid_field(&err), Some("guestId"));
+
+        // Lookups by charge; a charge is not found under another reservation.
+        assert_eq!(
+            service.by_reservation(r).await.unwrap().unwrap().id,
+            booked.id
+        );
+        assert_eq!(
+            service.by_charge(r, c).await.unwrap().unwrap().id,
+            changed.id
+        );
+        assert!(
+            service
+                .by_charge(Uuid::now_v7(), c)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(matches!(
+            service.capture(Uuid::now_v7(), c).await,
+            Err(Error::NotFound)
+        ));
+
+        // Cancelling the change voids it alone.
+        let voided = service.cancel(r, c).await.unwrap().unwrap();
+        assert_eq!(voided.status().unwrap(), PaymentStatus::Canceled);
+        assert_eq!(provider.counts().cancels, 1);
+        let booked = service.by_reservation(r).await.unwrap().unwrap();
+        assert_eq!(booked.status().unwrap(), PaymentStatus::Authorized);
+        let captured = service.capture(r, r).await.unwrap();
+        assert_eq!(captured.status().unwrap(), PaymentStatus::Captured);
+        assert_eq!(provider.counts().captures, 1);
+
+        // The provider's lookups are by charge and never mix the two up.
+        assert_eq!(
+            provider.find_authorization(r).await.unwrap(),
+            Some(Found::Captured {
+                provider_ref: booked.provider_ref.clone().unwrap()
+            })
+        );
+        assert_eq!(
+            provider.find_authorization(c).await.unwrap(),
+            Some(Found::Canceled {
+                provider_ref: changed.provider_ref.clone().unwrap()
+            })
+        );
+
+        // A second change, captured on its own; all of them, oldest first.
+        let c2 = Uuid::now_v7();
+        service.authorize(change(&req, c2, 5_000)).await.unwrap();
+        let second = service.capture(r, c2).await.unwrap();
+        assert_eq!(second.status().unwrap(), PaymentStatus::Captured);
+        assert_eq!(provider.counts().captures, 2);
+        let all: Vec<Uuid> = service
+            .all_by_reservation(r)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.charge_id)
+            .collect();
+        assert_eq!(all, [r, c, c2]);
+        let by_reservation = service.by_reservations(&[r]).await.unwrap();
+        assert_eq!(by_reservation.len(), 1);
+        assert_eq!(by_reservation[&r].charge_id, r, "the booking's own payment");
+    }
+
+    async fn a_refund_is_spread_over_the_payments_newest_first(backend: Backend) {
+        let Setup {
+            _test: _database,
+            service,
+            provider,
+        } = setup(backend).await;
+        let (r, booked, changed) = booked_and_changed(&service, 30_000, 10_000).await;
+        let booking_ref = booked.provider_ref.clone().unwrap();
+        let change_ref = changed.provider_ref.clone().unwrap();
+
+        let answered = service.refund(r, 15_000, "k1").await.unwrap();
+        assert_eq!(answered.id, booked.id, "the booking's own payment");
+        assert_eq!(answered.refunded, 5_000);
+        assert_eq!(answered.status().unwrap(), PaymentStatus::PartiallyRefunded);
+        let changed = service
+            .by_charge(r, changed.charge_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(changed.refunded, 10_000);
+        assert_eq!(changed.status().unwrap(), PaymentStatus::Refunded);
+        assert_eq!(provider.net_captured(&change_ref), Some(0));
+        assert_eq!(provider.net_captured(&booking_ref), Some(25_000));
+        assert_eq!(provider.counts().refund_calls, 2);
+
+        // A repeat: nothing sent, nothing changed.
+        let again = service.refund(r, 15_000, "k1").await.unwrap();
+        assert_eq!(again.refunded, 5_000);
+        assert_eq!(provider.counts().refund_calls, 2);
+
+        // The cancellation's refund, from what is left (the booking's charge only).
+        let cancelled = service.refund(r, 20_000, CANCEL_REFUND_KEY).await.unwrap();
+        assert_eq!(cancelled.refunded, 25_000);
+        assert_eq!(
+            cancelled.status().unwrap(),
+            PaymentStatus::PartiallyRefunded
+        );
+        assert_eq!(provider.net_captured(&booking_ref), Some(5_000));
+        assert_eq!(provider.counts().refund_calls, 3);
+        assert_eq!(provider.counts().refunds, 3);
+
+        // More than is left, a negative amount, a bad key: refused before the provider.
+        let err = service.refund(r, 5_001, "k2").await.unwrap_err();
+        assert_eq!(invalid_field(&err), Some("amount"), "{err}");
+        let err = service.refund(r, -1, "k3").await.unwrap_err();
+        assert_eq!(invalid_field(&err), Some("amount"));
+        for bad in ["", "two words", &"k".repeat(65)] {
+            let err = service.refund(r, 1, bad).await.unwrap_err();
+            assert_eq!(invalid_field(&err), Some("refundKey"), "{bad:?}");
+        }
+        assert_eq!(provider.counts().refund_calls, 3);
+
+        // One recorded part per payment and key.
+        let mut parts: Vec<(Uuid, String, i64)> = refunds::Entity::find()
+            .all(service.db())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.payment_id, r.refund_key, r.amount))
+            .collect();
+        parts.sort();
+        let mut expected = vec![
+            (booked.id, "cancel".to_owned(), 20_000),
+            (booked.id, "k1".to_owned(), 5_000),
+            (changed.id, "k1".to_owned(), 10_000),
+        ];
+        expected.sort();
+        assert_eq!(parts, expected);
+
+        // What is left goes too, and then nothing more.
+        let last = service.refund(r, 5_000, "k4").await.unwrap();
+        assert_eq!(last.refunded, 30_000);
+        assert_eq!(last.status().unwrap(), PaymentStatus::Refunded);
+        let err = service.refund(r, 1, "k5").await.unwrap_err();
+        assert_eq!(invalid_field(&err), Some("amount"));
+    }
+
+    async fn a_refund_that_failed_half_way_is_finished_by_a_retry(backend: Backend) {
+        let Setup {
+            _test: _database,
+            service,
+            provider,
+        } = setup(backend).await;
+        let (r, booked, changed) = booked_and_changed(&service, 30_000, 10_000).await;
+        let booking_ref = booked.provider_ref.clone().unwrap();
+        let change_ref = changed.provider_ref.clone().unwrap();
+
+        // The change's part goes through, the booking's fails.
+        provider.refuse_refunds_of(&booking_ref, true);
+        let err = service.refund(r, 15_000, "k1").await.unwrap_err();
+        assert!(matches!(err, Error::Unavailable(_)), "{err}");
+        let changed = service
+            .by_charge(r, changed.charge_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(changed.refunded, 10_000);
+        assert_eq!(
+            service.by_reservation(r).await.unwrap().unwrap().refunded,
+            0
+        );
+        assert_eq!(provider.counts().refunds, 1);
+
+        provider.refuse_refunds_of(&booking_ref, false);
+        let finished = service.refund(r, 15_000, "k1").await.unwrap();
+        assert_eq!(finished.refunded, 5_000);
+        assert_eq!(
+            provider.counts().refunds,
+            2,
+            "the change's part is not repeated"
+        );
+        assert_eq!(provider.counts().refund_calls, 3);
+        assert_eq!(provider.net_captured(&change_ref), Some(0));
+        assert_eq!(provider.net_captured(&booking_ref), Some(25_000));
+
+        // A crash after the provider refunded and before it was recorded: the retry sends the
+        // same key, which the provider answers with the first refund.
+        let (r2, booked2, _) = booked_and_changed(&service, 20_000, 1_000).await;
+        let before = provider.counts().refunds;
+        provider.stall(Stall::AfterRefund, true);
+        let crashed = tokio::time::timeout(
+            std::time::Duration::from_millis(300),
+            service.refund(r2, 1_500, "k1"),
+        )
+        .await;
+        assert!(crashed.is_err(), "the refund's answer never came");
+        provider.stall(Stall::AfterRefund, false);
+        assert_eq!(
+            provider.counts().refunds,
+            before + 1,
+            "the change's part was made"
+        );
+        let finished = service.refund(r2, 1_500, "k1").await.unwrap();
+        assert_eq!(finished.refunded, 500);
+        assert_eq!(provider.counts().refunds, before + 2);
+        assert_eq!(
+            provider.net_captured(booked2.provider_ref.as_deref().unwrap()),
+            Some(19_500)
+        );
+        let all = service.all_by_reservation(r2).await.unwrap();
+        assert_eq!(
+            all.iter().map(|p| p.refunded).collect::<Vec<_>>(),
+            [500, 1_000]
+        );
+    }
+
+    async fn a_refund_captures_what_is_only_held_and_cancel_refunds_one_charge(backend: Backend) {
+        let Setup {
+            _test: _database,
+            service,
+            provider,
+        } = setup(backend).await;
+        let r = Uuid::now_v7();
+        let req = booking(r, 30_000);
+        service.authorize(req.clone()).await.unwrap();
+        let c = Uuid::now_v7();
+        service.authorize(change(&req, c, 10_000)).await.unwrap();
+        // Nothing refunded: both are captured, the guest pays all.
+        let paid = service.refund(r, 0, CANCEL_REFUND_KEY).await.unwrap();
+        assert_eq!(paid.status().unwrap(), PaymentStatus::Captured);
+        assert_eq!(provider.counts().captures, 2);
+        assert_eq!(provider.counts().refund_calls, 0);
+
+        // Cancelling the change's captured charge refunds it in full, and it alone.
+        let undone = service.cancel(r, c).await.unwrap().unwrap();
+        assert_eq!(undone.refunded, 10_000);
+        assert_eq!(undone.status().unwrap(), PaymentStatus::Refunded);
+        assert_eq!(
+            service.by_reservation(r).await.unwrap().unwrap().refunded,
+            0
+        );
+        assert!(service.cancel(r, Uuid::now_v7()).await.unwrap().is_none());
+    }
+
+    draftr_common::test_on_both_backends!(
+        a_change_is_charged_apart_from_the_booking,
+        a_refund_is_spread_over_the_payments_newest_first,
+        a_refund_that_failed_half_way_is_finished_by_a_retry,
+        a_refund_captures_what_is_only_held_and_cancel_refunds_one_charge,
+    );
 }

@@ -27,7 +27,8 @@ impl Loader<Uuid> for PaymentLoader {
     }
 }
 
-/// Batches `Reservation.payment` lookups (a page of reservations is one query).
+/// Batches `Reservation.payment` lookups, the booking's own payment (a page of reservations
+/// is one query).
 pub struct PaymentByReservationLoader {
     service: Arc<PaymentService>,
 }
@@ -44,5 +45,26 @@ impl Loader<Uuid> for PaymentByReservationLoader {
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, service::Payment>, ApiError> {
         Ok(self.service.by_reservations(keys).await?)
+    }
+}
+
+/// Batches `Reservation.payments` lookups: every payment of a page of reservations is one
+/// query.
+pub struct PaymentsByReservationLoader {
+    service: Arc<PaymentService>,
+}
+
+impl PaymentsByReservationLoader {
+    pub fn new(service: Arc<PaymentService>) -> Self {
+        Self { service }
+    }
+}
+
+impl Loader<Uuid> for PaymentsByReservationLoader {
+    type Value = Vec<service::Payment>;
+    type Error = ApiError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Vec<service::Payment>>, ApiError> {
+        Ok(self.service.all_by_reservations(keys).await?)
     }
 }

@@ -6,7 +6,7 @@ use draftr_common::ApiResult;
 use draftr_common::graphql::{entity_id, require_service_call, viewer};
 
 use super::loaders::PaymentLoader;
-use super::types::{Payment, Reservation, parse_id, visible};
+use super::types::{Payment, Reservation, charge_ids, parse_id, visible};
 use crate::service::PaymentService;
 
 pub struct Query;
@@ -24,17 +24,20 @@ impl Query {
         visible(ctx, found)
     }
 
-    /// Service only: the payment of a reservation, for the booking saga and its reconciler.
+    /// Service only: the payment of a reservation's charge (by default the booking's own),
+    /// for the booking saga and its reconciler.
     #[graphql(inaccessible)]
     async fn payment_for_reservation(
         &self,
         ctx: &Context<'_>,
         reservation_id: ID,
+        charge_id: Option<ID>,
     ) -> ApiResult<Option<Payment>> {
         require_service_call(ctx)?;
         let service = ctx.data_unchecked::<Arc<PaymentService>>();
+        let (reservation_id, charge_id) = charge_ids(&reservation_id, charge_id.as_ref())?;
         Ok(service
-            .by_reservation(parse_id("reservationId", &reservation_id)?)
+            .by_charge(reservation_id, charge_id)
             .await?
             .map(Payment))
     }

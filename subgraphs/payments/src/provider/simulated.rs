@@ -5,7 +5,7 @@
 //! Stripe's PaymentIntent state machine (requires_capture → succeeded | canceled; refunds only
 //! of captured funds, never more than captured), and replays by idempotency key like Stripe.
 //! It counts what it really did, so tests can assert "exactly one authorization and one
-//! capture" however often a step was retried. Its lookup by reservation
+//! capture" however often a step was retried. Its lookup by charge
 //! ([`PaymentProvider::find_authorization`]) is consistent at once, unlike Stripe's search.
 
 use std::collections::{HashMap, HashSet};
@@ -86,6 +86,8 @@ pub enum Stall {
     AfterAuthorize,
     /// The capture never happens and never answers.
     BeforeCapture,
+    /// The refund takes effect, then the answer never comes back.
+    AfterRefund,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +99,9 @@ enum IntentStatus {
 
 #[derive(Debug)]
 struct Intent {
-    reservation_id: Uuid,
+    /// The charge id ([`Charge::reservation_id`]), what
+    /// [`PaymentProvider::find_authorization`] looks for (Stripe's metadata `reservation_id`).
+    charge_id: Uuid,
     amount: i64,
     status: IntentStatus,
     refunded: i64,
@@ -106,7 +110,7 @@ struct Intent {
 #[derive(Default)]
 struct State {
     intents: HashMap<String, Intent>,
-    /// Declines by reservation (Stripe keeps a declined PaymentIntent too).
+    /// Declines by charge (Stripe keeps a declined PaymentIntent too).
     declined: HashMap<Uuid, (String, String)>,
     /// Idempotency key → the first outcome, replayed for every repeat.
     authorizations: HashMap<String, Authorization>,
@@ -122,6 +126,8 @@ pub struct Counts {
     pub captures: u64,
     pub cancels: u64,
     pub refunds: u64,
+    /// Refund requests received, repeats of a key and failures included.
+    pub refund_calls: u64,
 }
 
 #[derive(Default)]
@@ -132,8 +138,11 @@ pub struct SimulatedProvider {
     captures: AtomicU64,
     cancels: AtomicU64,
     refunds: AtomicU64,
+    refund_calls: AtomicU64,
     outage: AtomicBool,
     stalls: Mutex<HashSet<Stall>>,
+    /// PaymentIntents whose refunds fail as if the provider were unreachable.
+    refusing_refunds: Mutex<HashSet<String>>,
 }
 
 impl SimulatedProvider {
@@ -148,12 +157,24 @@ impl SimulatedProvider {
             captures: self.captures.load(Ordering::SeqCst),
             cancels: self.cancels.load(Ordering::SeqCst),
             refunds: self.refunds.load(Ordering::SeqCst),
+            refund_calls: self.refund_calls.load(Ordering::SeqCst),
         }
     }
 
     /// While on, every call fails as if the provider were unreachable.
     pub fn set_outage(&self, on: bool) {
         self.outage.store(on, Ordering::SeqCst);
+    }
+
+    /// While on, refunds of `provider_ref` fail as if the provider were unreachable (nothing is
+    /// refunded): a refund of several payments that fails half way.
+    pub fn refuse_refunds_of(&self, provider_ref: &str, on: bool) {
+        let mut refusing = self.refusing_refunds.lock().expect("refusals lock");
+        if on {
+            refusing.insert(provider_ref.to_owned());
+        } else {
+            refusing.remove(provider_ref);
+        }
     }
 
     /// Makes calls hang at `point` (until the task running them is dropped).
@@ -213,7 +234,7 @@ impl PaymentProvider for SimulatedProvider {
                     state.intents.insert(
                         provider_ref.clone(),
                         Intent {
-                            reservation_id: charge.reservation_id,
+                            charge_id: charge.reservation_id,
                             amount: charge.amount,
                             status: IntentStatus::RequiresCapture,
                             refunded: 0,
@@ -290,7 +311,65 @@ impl PaymentProvider for SimulatedProvider {
         amount: i64,
         key: &str,
     ) -> Result<String, ProviderError> {
+        self.refund_calls.fetch_add(1, Ordering::SeqCst);
         self.available()?;
+        if self
+            .refusing_refunds
+            .lock()
+            .expect("refusals lock")
+            .contains(provider_ref)
+        {
+            return Err(ProviderError::Unavailable(
+                "simulated refund failure (connection refused)".into(),
+            ));
+        }
+        let id = self.make_refund(provider_ref, amount, key)?;
+        self.stall_at(Stall::AfterRefund).await;
+        Ok(id)
+    }
+
+    async fn find_authorization(&self, charge_id: Uuid) -> Result<Option<Found>, ProviderError> {
+        self.available()?;
+        let state = self.state.lock().expect("state lock");
+        let held = state
+            .intents
+            .iter()
+            .filter(|(_, i)| i.charge_id == charge_id)
+            .map(|(id, i)| {
+                let provider_ref = id.clone();
+                match i.status {
+                    IntentStatus::Succeeded => (0, Found::Captured { provider_ref }),
+                    IntentStatus::RequiresCapture => (1, Found::Authorized { provider_ref }),
+                    IntentStatus::Canceled => (2, Found::Canceled { provider_ref }),
+                }
+            })
+            .min_by_key(|(rank, _)| *rank)
+            .map(|(_, found)| found);
+        Ok(held.or_else(|| {
+            state
+                .declined
+                .get(&charge_id)
+                .map(|(code, message)| Found::Declined {
+                    code: code.clone(),
+                    message: message.clone(),
+                })
+        }))
+    }
+
+    /// No network and a consistent lookup: an attempt is over within moments.
+    fn settle_after(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(5)
+    }
+}
+
+impl SimulatedProvider {
+    /// A refund under `key`, or the one made under it before.
+    fn make_refund(
+        &self,
+        provider_ref: &str,
+        amount: i64,
+        key: &str,
+    ) -> Result<String, ProviderError> {
         let mut state = self.state.lock().expect("state lock");
         if let Some(id) = state.refunds.get(key) {
             return Ok(id.clone());
@@ -315,42 +394,6 @@ impl PaymentProvider for SimulatedProvider {
         state.refunds.insert(key.to_owned(), id.clone());
         self.refunds.fetch_add(1, Ordering::SeqCst);
         Ok(id)
-    }
-
-    async fn find_authorization(
-        &self,
-        reservation_id: Uuid,
-    ) -> Result<Option<Found>, ProviderError> {
-        self.available()?;
-        let state = self.state.lock().expect("state lock");
-        let held = state
-            .intents
-            .iter()
-            .filter(|(_, i)| i.reservation_id == reservation_id)
-            .map(|(id, i)| {
-                let provider_ref = id.clone();
-                match i.status {
-                    IntentStatus::Succeeded => (0, Found::Captured { provider_ref }),
-                    IntentStatus::RequiresCapture => (1, Found::Authorized { provider_ref }),
-                    IntentStatus::Canceled => (2, Found::Canceled { provider_ref }),
-                }
-            })
-            .min_by_key(|(rank, _)| *rank)
-            .map(|(_, found)| found);
-        Ok(held.or_else(|| {
-            state
-                .declined
-                .get(&reservation_id)
-                .map(|(code, message)| Found::Declined {
-                    code: code.clone(),
-                    message: message.clone(),
-                })
-        }))
-    }
-
-    /// No network and a consistent lookup: an attempt is over within moments.
-    fn settle_after(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(5)
     }
 }
 

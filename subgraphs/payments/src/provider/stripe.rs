@@ -11,9 +11,15 @@
 //! would run again (a second PaymentIntent). An unknown outcome is therefore settled by
 //! looking: a capture, void or refund retrieves the PaymentIntent (or lists its refunds) by
 //! the id Draftr stored and finishes under a fresh key only what did not happen; a lost
-//! authorization is found by searching on the reservation id in the metadata
+//! authorization is found by searching on the charge id in the metadata
 //! ([`PaymentProvider::find_authorization`]).
+//!
+//! A PaymentIntent's metadata `reservation_id` holds the **charge id**: for the booking's own
+//! payment that is the reservation's id, as it always was; a change's extra charge carries the
+//! change's id there (so a search for one charge never finds the other) and names the
+//! reservation in [`CHANGE_OF`].
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -32,6 +38,10 @@ use stripe_shared::{
 use uuid::Uuid;
 
 use super::{Authorization, Charge, Found, PaymentProvider, ProviderError};
+
+/// The metadata entry naming the reservation of a change's extra charge (whose
+/// `reservation_id` entry holds the change's id).
+const CHANGE_OF: &str = "draftr_change_of";
 
 /// The metadata entry a refund carries with Draftr's key, so a refund whose answer was lost is
 /// recognised among the PaymentIntent's refunds.
@@ -157,6 +167,61 @@ impl StripeProvider {
             .metadata([(REFUND_KEY.to_owned(), key.to_owned())])
     }
 
+    /// Creates the PaymentIntent of `charge` (manual capture), naming the reservation of a
+    /// change's charge in its metadata.
+    async fn create_intent(
+        &self,
+        charge: &Charge,
+        change_of: Option<Uuid>,
+        key: &str,
+    ) -> Result<Authorization, ProviderError> {
+        let currency = stripe_types::Currency::from_str(&charge.currency.to_ascii_lowercase())
+            .map_err(|_| ProviderError::Invalid("unsupported currency".into()))?;
+        let request = CreatePaymentIntent::new(charge.amount, currency)
+            .payment_method(charge.payment_method.clone())
+            .allowed_payment_method_types(vec![PaymentIntentAllowedPaymentMethodTypes::Card])
+            .capture_method(PaymentIntentCaptureMethod::Manual)
+            .confirm(true)
+            .description(match change_of {
+                None => format!("Draftr reservation {}", charge.reservation_id),
+                Some(reservation) => format!(
+                    "Draftr reservation {reservation} (change {})",
+                    charge.reservation_id
+                ),
+            })
+            .metadata(charge_metadata(charge, change_of));
+        match self.send(request, key).await {
+            Ok(intent) => Ok(match intent.status {
+                PaymentIntentStatus::RequiresCapture | PaymentIntentStatus::Succeeded => {
+                    Authorization::Authorized {
+                        provider_ref: intent.id.to_string(),
+                    }
+                }
+                PaymentIntentStatus::RequiresAction => Authorization::Declined {
+                    code: "authentication_required".into(),
+                    message: "This card needs 3-D Secure authentication, which Draftr cannot do yet; use another card.".into(),
+                },
+                other => Authorization::Declined {
+                    code: "card_declined".into(),
+                    message: format!("The payment was not authorized ({}).", other.as_str()),
+                },
+            }),
+            // A decline is a 402 card_error: an answer, not a failure.
+            Err(StripeError::Stripe(e, 402)) => Ok(Authorization::Declined {
+                code: e
+                    .decline_code
+                    .clone()
+                    .or_else(|| e.code.as_ref().map(|c| c.as_str().to_owned()))
+                    .unwrap_or_else(|| "card_declined".into()),
+                message: e
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| "Your card was declined.".into()),
+            }),
+            Err(err) => Err(classify(err)),
+        }
+    }
+
     /// Sends `request` with `key`, repeating on failures Stripe calls retryable.
     async fn send<R: StripeRequest>(&self, request: R, key: &str) -> Result<R::Output, StripeError>
     where
@@ -233,6 +298,20 @@ fn classify(err: StripeError) -> ProviderError {
     }
 }
 
+/// The booking's own charge: `reservation_id` = the reservation, as before charges. A change's:
+/// `reservation_id` = the change (what [`PaymentProvider::find_authorization`] searches by),
+/// and [`CHANGE_OF`] = the reservation.
+fn charge_metadata(charge: &Charge, change_of: Option<Uuid>) -> HashMap<String, String> {
+    let mut metadata = HashMap::from([(
+        "reservation_id".to_owned(),
+        charge.reservation_id.to_string(),
+    )]);
+    if let Some(reservation) = change_of {
+        metadata.insert(CHANGE_OF.to_owned(), reservation.to_string());
+    }
+    metadata
+}
+
 /// What a PaymentIntent found by search says about its authorization.
 fn found(intent: PaymentIntent) -> Found {
     let provider_ref = intent.id.to_string();
@@ -279,48 +358,16 @@ impl PaymentProvider for StripeProvider {
     }
 
     async fn authorize(&self, charge: &Charge, key: &str) -> Result<Authorization, ProviderError> {
-        let currency = stripe_types::Currency::from_str(&charge.currency.to_ascii_lowercase())
-            .map_err(|_| ProviderError::Invalid("unsupported currency".into()))?;
-        let request = CreatePaymentIntent::new(charge.amount, currency)
-            .payment_method(charge.payment_method.clone())
-            .allowed_payment_method_types(vec![PaymentIntentAllowedPaymentMethodTypes::Card])
-            .capture_method(PaymentIntentCaptureMethod::Manual)
-            .confirm(true)
-            .description(format!("Draftr reservation {}", charge.reservation_id))
-            .metadata([(
-                "reservation_id".to_owned(),
-                charge.reservation_id.to_string(),
-            )]);
-        match self.send(request, key).await {
-            Ok(intent) => Ok(match intent.status {
-                PaymentIntentStatus::RequiresCapture | PaymentIntentStatus::Succeeded => {
-                    Authorization::Authorized {
-                        provider_ref: intent.id.to_string(),
-                    }
-                }
-                PaymentIntentStatus::RequiresAction => Authorization::Declined {
-                    code: "authentication_required".into(),
-                    message: "This card needs 3-D Secure authentication, which Draftr cannot do yet; use another card.".into(),
-                },
-                other => Authorization::Declined {
-                    code: "card_declined".into(),
-                    message: format!("The payment was not authorized ({}).", other.as_str()),
-                },
-            }),
-            // A decline is a 402 card_error: an answer, not a failure.
-            Err(StripeError::Stripe(e, 402)) => Ok(Authorization::Declined {
-                code: e
-                    .decline_code
-                    .clone()
-                    .or_else(|| e.code.as_ref().map(|c| c.as_str().to_owned()))
-                    .unwrap_or_else(|| "card_declined".into()),
-                message: e
-                    .message
-                    .clone()
-                    .unwrap_or_else(|| "Your card was declined.".into()),
-            }),
-            Err(err) => Err(classify(err)),
-        }
+        self.create_intent(charge, None, key).await
+    }
+
+    async fn authorize_change(
+        &self,
+        charge: &Charge,
+        reservation_id: Uuid,
+        key: &str,
+    ) -> Result<Authorization, ProviderError> {
+        self.create_intent(charge, Some(reservation_id), key).await
     }
 
     async fn capture(&self, provider_ref: &str, key: &str) -> Result<(), ProviderError> {
@@ -378,17 +425,14 @@ impl PaymentProvider for StripeProvider {
         }
     }
 
-    async fn find_authorization(
-        &self,
-        reservation_id: Uuid,
-    ) -> Result<Option<Found>, ProviderError> {
-        let query = format!("metadata['reservation_id']:'{reservation_id}'");
+    async fn find_authorization(&self, charge_id: Uuid) -> Result<Option<Found>, ProviderError> {
+        let query = format!("metadata['reservation_id']:'{charge_id}'");
         let results = self
             .read(SearchPaymentIntent::new(query).limit(10))
             .await
             .map_err(classify)?;
         if results.data.len() > 1 {
-            tracing::warn!(reservation.id = %reservation_id, count = results.data.len(), "more than one PaymentIntent for one reservation");
+            tracing::warn!(charge.id = %charge_id, count = results.data.len(), "more than one PaymentIntent for one charge");
         }
         Ok(results.data.into_iter().map(found).min_by_key(rank))
     }
