@@ -3,8 +3,14 @@
 //! then with all clients fighting for the same dates. Prints numbers; asserts only that the
 //! outcomes are right (one winner per contested stay, no overlaps).
 //!
+//! Then changes next to new bookings in the same run: `BENCH_CHANGES` two-night stays booked,
+//! each moved one night later (overlapping itself, same total: no money moves), then made a
+//! night longer (the difference authorized and captured), with each latency's ratio to the
+//! new bookings'.
+//!
 //! Needs PostgreSQL at 127.0.0.1:5432. `cargo bench --bench booking`.
-//! Knobs: `BENCH_CLIENTS` (50), `BENCH_BOOKINGS` (500), `BENCH_ROUNDS` (20).
+//! Knobs: `BENCH_CLIENTS` (50), `BENCH_BOOKINGS` (500), `BENCH_ROUNDS` (20),
+//! `BENCH_CHANGES` (200).
 
 use std::time::{Duration, Instant};
 
@@ -24,7 +30,10 @@ struct Outcome {
     conflict: bool,
 }
 
-fn report(name: &str, mut outcomes: Vec<Outcome>, elapsed: Duration) {
+const CHANGE: &str = "mutation($id: ID!, $i: ChangeReservationInput!) { changeReservation(id: $id, input: $i) { id status } }";
+
+/// Prints the figures; returns (p50, p99).
+fn report(name: &str, mut outcomes: Vec<Outcome>, elapsed: Duration) -> (Duration, Duration) {
     outcomes.sort_by_key(|o| o.latency);
     let pick =
         |q: f64| outcomes[((outcomes.len() as f64 * q) as usize).min(outcomes.len() - 1)].latency;
@@ -38,6 +47,7 @@ fn report(name: &str, mut outcomes: Vec<Outcome>, elapsed: Duration) {
         pick(0.5).as_secs_f64() * 1e3,
         pick(0.99).as_secs_f64() * 1e3,
     );
+    (pick(0.5), pick(0.99))
 }
 
 #[tokio::main]
@@ -133,6 +143,103 @@ async fn main() -> anyhow::Result<()> {
         all.extend(outcomes);
     }
     report("same dates (all clients per night)", all, started.elapsed());
+
+    // Changes next to new bookings: stay i is property i % 10, nights s..s+2 with s spaced 4
+    // apart, so the move (s+1..s+3) and the extension (s+1..s+4) never meet another stay.
+    let changes = env_usize("BENCH_CHANGES", 200);
+    let start = |i: usize| 400 + (i / 10) * 4;
+    let new_booking = |i: usize| {
+        let (client, url, token, property) = (
+            client.clone(),
+            url.clone(),
+            tokens[i % clients].clone(),
+            properties[i % 10].clone(),
+        );
+        async move {
+            let started = Instant::now();
+            let res = gql(
+                &client,
+                &url,
+                BOOK,
+                json!({ "i": {
+                    "propertyId": property, "checkIn": day(start(i)), "checkOut": day(start(i) + 2),
+                    "guests": 2, "paymentMethod": "pm_card_visa",
+                    "idempotencyKey": uuid::Uuid::new_v4().to_string(),
+                }}),
+                Some(&token),
+            )
+            .await;
+            let id = res["data"]["createReservation"]["id"]
+                .as_str()
+                .map(str::to_owned);
+            (i, id, started.elapsed())
+        }
+    };
+    let started = Instant::now();
+    let made: Vec<(usize, Option<String>, Duration)> = futures::stream::iter(0..changes)
+        .map(new_booking)
+        .buffer_unordered(clients)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    let ids: Vec<(usize, String)> = made
+        .iter()
+        .map(|(i, id, _)| (*i, id.clone().expect("every two-night stay is free")))
+        .collect();
+    let outcome = |latency, confirmed| Outcome {
+        latency,
+        confirmed,
+        conflict: false,
+    };
+    let booked = made.into_iter().map(|(_, _, l)| outcome(l, true)).collect();
+    let (new_p50, new_p99) = report("new two-night bookings", booked, elapsed);
+
+    let change = |i: usize, id: String, input: serde_json::Value| {
+        let (client, url, token) = (client.clone(), url.clone(), tokens[i % clients].clone());
+        async move {
+            let started = Instant::now();
+            let res = gql(
+                &client,
+                &url,
+                CHANGE,
+                json!({ "id": id, "i": input }),
+                Some(&token),
+            )
+            .await;
+            assert!(res.get("errors").is_none(), "{res}");
+            outcome(
+                started.elapsed(),
+                res["data"]["changeReservation"]["status"] == "CONFIRMED",
+            )
+        }
+    };
+    let mut figures = Vec::new();
+    for (name, shape) in [
+        ("changes: one night later, same total", (1, 3)),
+        ("changes: one night longer, difference charged", (1, 4)),
+    ] {
+        let started = Instant::now();
+        let outcomes: Vec<Outcome> = futures::stream::iter(ids.clone())
+            .map(|(i, id)| {
+                let input = json!({
+                    "checkIn": day(start(i) + shape.0), "checkOut": day(start(i) + shape.1),
+                    "idempotencyKey": uuid::Uuid::new_v4().to_string(),
+                });
+                change(i, id, input)
+            })
+            .buffer_unordered(clients)
+            .collect()
+            .await;
+        assert!(outcomes.iter().all(|o| o.confirmed));
+        figures.push((name, report(name, outcomes, started.elapsed())));
+    }
+    for (name, (p50, p99)) in figures {
+        println!(
+            "{name:<44} p50 {:.2}x, p99 {:.2}x a new booking's",
+            p50.as_secs_f64() / new_p50.as_secs_f64(),
+            p99.as_secs_f64() / new_p99.as_secs_f64(),
+        );
+    }
 
     let overlaps = stack
         .reservations_db

@@ -9,6 +9,7 @@ mod auth_flow;
 mod blocks;
 mod booking;
 mod catalog;
+mod changes;
 mod delivery;
 mod edge;
 mod events;
