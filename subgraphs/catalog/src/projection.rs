@@ -49,7 +49,7 @@ pub async fn apply(db: &DatabaseConnection, event: &Event) -> anyhow::Result<()>
         return Ok(());
     };
     let active = match reservation.kind {
-        ReservationEventKind::Confirmed => true,
+        ReservationEventKind::Confirmed | ReservationEventKind::Changed => true,
         ReservationEventKind::Cancelled | ReservationEventKind::Failed => false,
     };
     upsert(

@@ -218,7 +218,7 @@ pub fn emails_for(event: &ReservationEvent, guest_name: &str, host_name: &str) -
             }
             out
         }
-        ReservationEventKind::Failed => Vec::new(),
+        ReservationEventKind::Failed | ReservationEventKind::Changed => Vec::new(),
     }
 }
 
