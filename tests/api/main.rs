@@ -14,6 +14,7 @@ mod edge;
 mod events;
 mod hive;
 mod hostile;
+mod ical;
 mod limits;
 mod metrics;
 mod notifications;

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_create_reservations;
 mod m20261201_000002_create_reviews;
 mod m20261201_000003_create_calendar_blocks;
+mod m20261202_000001_calendar_imports;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_reservations::Migration),
             Box::new(m20261201_000002_create_reviews::Migration),
             Box::new(m20261201_000003_create_calendar_blocks::Migration),
+            Box::new(m20261202_000001_calendar_imports::Migration),
         ]
     }
 

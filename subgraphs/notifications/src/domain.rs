@@ -1,6 +1,7 @@
 //! What notifications tells whom, independent of storage and transport: the kinds of email,
 //! the states an email goes through, and the text of each email a reservation event calls for.
 
+use draftr_common::events::calendar_import::CalendarImportConflictEvent;
 use draftr_common::events::reservation::{Amount, ReservationEvent, ReservationEventKind};
 use uuid::Uuid;
 
@@ -17,15 +18,18 @@ pub enum NotificationKind {
     BookingCancelledHost,
     /// To the guest: what the cancellation refunded.
     RefundIssued,
+    /// To the host: events of an imported calendar overlap bookings and were not blocked.
+    CalendarConflict,
 }
 
 impl NotificationKind {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::BookingConfirmed,
         Self::NewBooking,
         Self::BookingCancelled,
         Self::BookingCancelledHost,
         Self::RefundIssued,
+        Self::CalendarConflict,
     ];
 
     /// The name stored and shown by the API. It is also hashed into every row's id
@@ -37,6 +41,7 @@ impl NotificationKind {
             Self::BookingCancelled => "booking_cancelled",
             Self::BookingCancelledHost => "booking_cancelled_host",
             Self::RefundIssued => "refund_issued",
+            Self::CalendarConflict => "calendar_conflict",
         }
     }
 
@@ -220,6 +225,42 @@ pub fn emails_for(event: &ReservationEvent, guest_name: &str, host_name: &str) -
         }
         ReservationEventKind::Failed | ReservationEventKind::Changed => Vec::new(),
     }
+}
+
+/// The email telling the host that a sync of an imported calendar found events on booked
+/// nights (only the ones not reported before), which were not blocked.
+pub fn conflict_email(event: &CalendarImportConflictEvent, host_name: &str) -> Email {
+    let feed = event
+        .import_name
+        .as_deref()
+        .map_or_else(|| "an imported calendar".to_owned(), |n| format!("the imported calendar \"{n}\""));
+    let mut lines = vec![
+        format!("Hello {host_name},"),
+        format!(
+            "{} has events on nights that are already booked on Draftr, so those nights were not blocked. The bookings are unchanged; please check the other calendar.",
+            capitalize(&feed)
+        ),
+    ];
+    lines.extend(
+        event
+            .conflicts
+            .iter()
+            .map(|c| format!("Nights: {} to {}", c.from, c.to)),
+    );
+    lines.push(format!("Property: {}", event.property_id));
+    Email {
+        kind: NotificationKind::CalendarConflict,
+        to: event.host_id,
+        subject: "An imported calendar overlaps your bookings".to_owned(),
+        lines,
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -413,7 +454,8 @@ mod tests {
                 "new_booking",
                 "booking_cancelled",
                 "booking_cancelled_host",
-                "refund_issued"
+                "refund_issued",
+                "calendar_conflict"
             ]
         );
         for unknown in ["", "sent", "DELIVERED", "PENDING "] {

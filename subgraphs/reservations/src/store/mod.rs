@@ -16,6 +16,7 @@ pub mod blocks;
 pub mod bookkeeping;
 pub mod entities;
 pub mod hold;
+pub mod ical;
 pub mod queries;
 pub mod reviews;
 pub mod transition;
