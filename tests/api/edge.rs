@@ -404,15 +404,27 @@ async fn an_ical_feed_through_the_edge_reaches_reservations_and_only_as_a_get() 
     );
     assert!(res.text().await.unwrap().starts_with("BEGIN:VCALENDAR"));
     // A wrong token is reservations' 404; anything but a GET stops at the edge.
-    let (status, _) = raw(&edge, "GET", &format!("/calendar/{property}/nope.ics?mark=bad-token")).await;
+    let (status, _) = raw(
+        &edge,
+        "GET",
+        &format!("/calendar/{property}/nope.ics?mark=bad-token"),
+    )
+    .await;
     assert_eq!(status, 404);
-    assert!(!log_line(&edge, "mark=bad-token").await.ends_with("upstream=-"));
+    assert!(
+        !log_line(&edge, "mark=bad-token")
+            .await
+            .ends_with("upstream=-")
+    );
     for method in ["POST", "PUT", "DELETE"] {
         let marked = format!("{path}?mark=cal-{method}");
         let (status, _) = raw(&edge, method, &marked).await;
         assert_eq!(status, 403, "{method}");
         let line = log_line(&edge, &format!("mark=cal-{method}")).await;
-        assert!(line.ends_with("upstream=-"), "{method} reached a part: {line}");
+        assert!(
+            line.ends_with("upstream=-"),
+            "{method} reached a part: {line}"
+        );
     }
 }
 

@@ -210,7 +210,10 @@ async fn the_export_lists_stays_and_blocks_with_stable_uids_and_no_guest_data(ba
     assert_eq!(e["summary"], "Reserved");
     assert_eq!(e["stamped"], true);
     let b = event(&parsed, &format!("{block_id}@draftr"));
-    assert_eq!((b["start"].clone(), b["end"].clone()), (json!(day(20)), json!(day(22))));
+    assert_eq!(
+        (b["start"].clone(), b["end"].clone()),
+        (json!(day(20)), json!(day(22)))
+    );
     assert_eq!(b["summary"], "Not available");
     // Nothing about the guest, nor the host's note.
     for secret in [
@@ -237,7 +240,9 @@ async fn a_rotated_export_url_is_404_at_once(backend: Backend) {
     let old = export_url(&app, &host, &property).await;
     assert_eq!(get(&app, &old).await.0, 200);
 
-    let rotated = app.gql(ROTATE, json!({ "id": property }), Some(&host)).await;
+    let rotated = app
+        .gql(ROTATE, json!({ "id": property }), Some(&host))
+        .await;
     let new = rotated.ok()["rotateIcalExportUrl"]
         .as_str()
         .unwrap()
@@ -375,9 +380,7 @@ fn conflict_emails(app: &TestApp, to: &str) -> usize {
     app.smtp
         .messages()
         .iter()
-        .filter(|m| {
-            m.contains("An imported calendar overlaps your bookings") && m.contains(to)
-        })
+        .filter(|m| m.contains("An imported calendar overlaps your bookings") && m.contains(to))
         .count()
 }
 
@@ -481,9 +484,11 @@ async fn an_import_follows_its_feed_and_never_overrides_a_booking(backend: Backe
         json!({ "status": "CONFIRMED", "checkIn": day(40), "checkOut": day(43) })
     );
     assert_eq!(blocks_of(&app, &host, &property).await, [imported(11, 14)]);
-    wait_until("the host's conflict email", Duration::from_secs(20), async || {
-        conflict_emails(&app, &host_email) >= 1
-    })
+    wait_until(
+        "the host's conflict email",
+        Duration::from_secs(20),
+        async || conflict_emails(&app, &host_email) >= 1,
+    )
     .await;
     // The same conflict on the next polls is not news.
     assert_eq!(sync(&app, &host, &id).await["status"], "CONFLICTS");
@@ -494,7 +499,11 @@ async fn an_import_follows_its_feed_and_never_overrides_a_booking(backend: Backe
     // A failing feed is an error on the import, and keeps what was imported.
     for (status, body, says) in [
         (500, "oops".to_owned(), "HTTP 500"),
-        (200, "<html>not a calendar</html>".to_owned(), "not an iCalendar"),
+        (
+            200,
+            "<html>not a calendar</html>".to_owned(),
+            "not an iCalendar",
+        ),
     ] {
         set_feed(&feed, status, body);
         let failed = sync(&app, &host, &id).await;
@@ -566,13 +575,19 @@ async fn a_feed_url_must_be_public_unless_allowed(backend: Backend) {
         (format!("http://localhost:{port}/feed.ics"), "not public"),
         ("http://[::1]/feed.ics".to_owned(), "not public"),
         ("http://10.0.0.1/feed.ics".to_owned(), "not public"),
-        ("http://169.254.169.254/latest/meta-data".to_owned(), "not public"),
+        (
+            "http://169.254.169.254/latest/meta-data".to_owned(),
+            "not public",
+        ),
         ("http://[::ffff:192.168.1.1]/".to_owned(), "not public"),
         ("http://100.64.0.1/".to_owned(), "not public"),
         ("ftp://example.com/feed.ics".to_owned(), "http://"),
         ("file:///etc/passwd".to_owned(), "http://"),
         ("not a url".to_owned(), "not valid"),
-        ("https://user:pw@example.com/feed.ics".to_owned(), "user name"),
+        (
+            "https://user:pw@example.com/feed.ics".to_owned(),
+            "user name",
+        ),
     ] {
         let res = add(&app, &host, &property, &bad).await;
         assert_eq!(res.code(), "BAD_USER_INPUT", "{bad}: {}", res.body);
@@ -618,13 +633,17 @@ async fn strangers_cannot_see_or_manage_feeds(backend: Backend) {
     }));
     let url = feed_server(feed).await;
 
-    let res = app.gql(EXPORT_URL, json!({ "id": property }), Some(&stranger)).await;
+    let res = app
+        .gql(EXPORT_URL, json!({ "id": property }), Some(&stranger))
+        .await;
     assert_eq!(res.code(), "FORBIDDEN", "{}", res.body);
     assert!(res.data()["property"]["icalExportUrl"].is_null());
     let res = app.gql(EXPORT_URL, json!({ "id": property }), None).await;
     assert_eq!(res.code(), "UNAUTHENTICATED", "{}", res.body);
     assert!(res.data()["property"]["icalExportUrl"].is_null());
-    let res = app.gql(ROTATE, json!({ "id": property }), Some(&stranger)).await;
+    let res = app
+        .gql(ROTATE, json!({ "id": property }), Some(&stranger))
+        .await;
     assert_eq!(res.code(), "FORBIDDEN", "{}", res.body);
 
     let res = add(&app, &stranger, &property, &url).await;
@@ -642,7 +661,9 @@ async fn strangers_cannot_see_or_manage_feeds(backend: Backend) {
         .await;
     assert_eq!(res.code(), "FORBIDDEN", "{}", res.body);
     assert!(res.data()["property"]["calendarImports"].is_null());
-    let res = app.gql(&sync_query(), json!({ "id": id }), Some(&stranger)).await;
+    let res = app
+        .gql(&sync_query(), json!({ "id": id }), Some(&stranger))
+        .await;
     assert_eq!(res.code(), "FORBIDDEN", "{}", res.body);
     let res = app.gql(REMOVE, json!({ "id": id }), Some(&stranger)).await;
     assert_eq!(res.code(), "FORBIDDEN", "{}", res.body);
@@ -651,8 +672,13 @@ async fn strangers_cannot_see_or_manage_feeds(backend: Backend) {
     assert_eq!(blocks_of(&app, &host, &property).await, [imported(10, 13)]);
     // An admin may.
     let (_, admin) = app.new_admin().await;
-    let res = app.gql(&imports_query(), json!({ "id": property }), Some(&admin)).await;
-    assert_eq!(res.ok()["property"]["calendarImports"][0]["id"], id.as_str());
+    let res = app
+        .gql(&imports_query(), json!({ "id": property }), Some(&admin))
+        .await;
+    assert_eq!(
+        res.ok()["property"]["calendarImports"][0]["id"],
+        id.as_str()
+    );
     let res = app.gql(REMOVE, json!({ "id": id }), Some(&admin)).await;
     assert_eq!(res.ok()["removeCalendarImport"], true);
     assert_eq!(blocks_of(&app, &host, &property).await, []);

@@ -230,10 +230,10 @@ pub fn emails_for(event: &ReservationEvent, guest_name: &str, host_name: &str) -
 /// The email telling the host that a sync of an imported calendar found events on booked
 /// nights (only the ones not reported before), which were not blocked.
 pub fn conflict_email(event: &CalendarImportConflictEvent, host_name: &str) -> Email {
-    let feed = event
-        .import_name
-        .as_deref()
-        .map_or_else(|| "an imported calendar".to_owned(), |n| format!("the imported calendar \"{n}\""));
+    let feed = event.import_name.as_deref().map_or_else(
+        || "an imported calendar".to_owned(),
+        |n| format!("the imported calendar \"{n}\""),
+    );
     let mut lines = vec![
         format!("Hello {host_name},"),
         format!(
@@ -433,6 +433,43 @@ mod tests {
         );
         assert!(!html.contains("<flat>"));
         assert!(html.ends_with("<p>— Draftr</p></body></html>"));
+    }
+
+    #[test]
+    fn a_conflict_email_tells_the_host_which_nights() {
+        use draftr_common::events::calendar_import::{ConflictNights, ImportConflictKind};
+        let event = CalendarImportConflictEvent {
+            version: CalendarImportConflictEvent::VERSION,
+            event_id: Uuid::from_u128(1),
+            kind: ImportConflictKind::Conflict,
+            occurred_at: Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap(),
+            import_id: Uuid::from_u128(2),
+            property_id: Uuid::from_u128(3),
+            host_id: Uuid::from_u128(4),
+            import_name: Some("Elsewhere".into()),
+            conflicts: vec![ConflictNights {
+                from: "2027-03-01".parse().unwrap(),
+                to: "2027-03-04".parse().unwrap(),
+            }],
+        };
+        let email = conflict_email(&event, "Hosta");
+        assert_eq!(email.kind, NotificationKind::CalendarConflict);
+        assert_eq!(email.to, event.host_id);
+        let text = email.text();
+        assert!(text.starts_with("Hello Hosta,\n"), "{text}");
+        assert!(
+            text.contains("The imported calendar \"Elsewhere\" has events"),
+            "{text}"
+        );
+        assert!(text.contains("Nights: 2027-03-01 to 2027-03-04"), "{text}");
+        let unnamed = conflict_email(
+            &CalendarImportConflictEvent {
+                import_name: None,
+                ..event
+            },
+            "Hosta",
+        );
+        assert!(unnamed.text().contains("An imported calendar has events"));
     }
 
     #[test]

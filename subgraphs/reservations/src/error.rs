@@ -52,9 +52,7 @@ impl From<Error> for ApiError {
             Error::NotFound
             | Error::PropertyNotFound
             | Error::ReviewNotFound
-            | Error::ImportNotFound => {
-                ApiError::not_found(err.to_string())
-            }
+            | Error::ImportNotFound => ApiError::not_found(err.to_string()),
             Error::Forbidden(m) => ApiError::forbidden(m),
             Error::BookingConflict => ApiError::new(ErrorCode::BookingConflict, err.to_string()),
             Error::PaymentDeclined(m) => ApiError::new(ErrorCode::PaymentDeclined, m),

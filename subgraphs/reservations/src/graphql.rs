@@ -735,7 +735,11 @@ impl Mutation {
 
     /// Replaces the property's iCal export URL (its host or an admin): the previous URL
     /// answers 404 from now on. The new URL.
-    async fn rotate_ical_export_url(&self, ctx: &Context<'_>, property_id: ID) -> ApiResult<String> {
+    async fn rotate_ical_export_url(
+        &self,
+        ctx: &Context<'_>,
+        property_id: ID,
+    ) -> ApiResult<String> {
         let me = viewer(ctx).require_user()?;
         let service = ctx.data_unchecked::<Arc<ReservationService>>();
         Ok(service
@@ -782,7 +786,9 @@ impl Mutation {
         let me = viewer(ctx).require_user()?;
         let service = ctx.data_unchecked::<Arc<ReservationService>>();
         Ok(CalendarImport(
-            service.sync_calendar_import(me, parse_id("id", &id)?).await?,
+            service
+                .sync_calendar_import(me, parse_id("id", &id)?)
+                .await?,
         ))
     }
 

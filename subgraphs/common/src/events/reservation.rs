@@ -308,7 +308,10 @@ mod tests {
         let envelope = changed.to_event();
         assert_eq!(envelope.kind, "reservation.changed");
         assert_eq!(envelope.payload["change"]["previousCheckIn"], "2027-02-28");
-        assert_eq!(envelope.payload["change"]["charged"], serde_json::Value::Null);
+        assert_eq!(
+            envelope.payload["change"]["charged"],
+            serde_json::Value::Null
+        );
         assert_eq!(
             ReservationEvent::from_event(&envelope).unwrap(),
             Some(changed)

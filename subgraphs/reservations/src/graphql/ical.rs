@@ -5,9 +5,7 @@ use chrono::{DateTime, Utc};
 use draftr_common::ApiResult;
 
 use super::Date;
-use crate::service::ical::{
-    Import, STATUS_CONFLICTS, STATUS_ERROR, STATUS_OK, STATUS_PENDING,
-};
+use crate::service::ical::{Import, STATUS_CONFLICTS, STATUS_ERROR, STATUS_OK, STATUS_PENDING};
 
 /// How an import's last sync went.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -49,9 +49,9 @@ pub fn parse(text: &str) -> Result<Vec<FeedEvent>, FeedError> {
     {
         return Err(FeedError::NotCalendar);
     }
-    let calendar: Calendar = body.parse().map_err(|e: String| {
-        FeedError::Malformed(e.chars().take(200).collect::<String>())
-    })?;
+    let calendar: Calendar = body
+        .parse()
+        .map_err(|e: String| FeedError::Malformed(e.chars().take(200).collect::<String>()))?;
     let mut out: Vec<FeedEvent> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for component in &calendar.components {
@@ -82,7 +82,11 @@ pub fn parse(text: &str) -> Result<Vec<FeedEvent>, FeedError> {
             .get_end()
             .as_ref()
             .map_or(from, DatePerhapsTime::date_naive);
-        let to = if to <= from { from.succ_opt().unwrap_or(from) } else { to };
+        let to = if to <= from {
+            from.succ_opt().unwrap_or(from)
+        } else {
+            to
+        };
         if to <= from {
             continue;
         }
@@ -148,6 +152,10 @@ END:VCALENDAR\r\n";
     fn what_is_not_a_calendar_is_refused() {
         assert_eq!(parse("<html>hello</html>"), Err(FeedError::NotCalendar));
         assert_eq!(parse(""), Err(FeedError::NotCalendar));
-        assert!(parse("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n").unwrap().is_empty());
+        assert!(
+            parse("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -80,12 +80,13 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
     }
     // IPv4-compatible (deprecated) ::a.b.c.d, and :: / ::1 themselves.
     if s[..6] == [0; 6] {
-        return s[6] != 0 && is_public_v4(Ipv4Addr::new(
-            (s[6] >> 8) as u8,
-            s[6] as u8,
-            (s[7] >> 8) as u8,
-            s[7] as u8,
-        ));
+        return s[6] != 0
+            && is_public_v4(Ipv4Addr::new(
+                (s[6] >> 8) as u8,
+                s[6] as u8,
+                (s[7] >> 8) as u8,
+                s[7] as u8,
+            ));
     }
     // NAT64 64:ff9b::/96.
     if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
@@ -136,8 +137,8 @@ pub fn check_url(raw: &str, allow: &[IpNet]) -> Result<Url, FetchError> {
         Some(p) if p.eq_ignore_ascii_case("webcal://") => format!("https://{}", &raw[9..]),
         _ => raw.to_owned(),
     };
-    let url = Url::parse(&raw)
-        .map_err(|e| FetchError::BadUrl(format!("the URL is not valid: {e}")))?;
+    let url =
+        Url::parse(&raw).map_err(|e| FetchError::BadUrl(format!("the URL is not valid: {e}")))?;
     check_parsed(&url, allow)?;
     Ok(url)
 }
@@ -242,7 +243,10 @@ impl Fetcher {
             .redirect(policy)
             .timeout(timeout)
             .connect_timeout(timeout)
-            .user_agent(concat!("Draftr-calendar-import/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!(
+                "Draftr-calendar-import/",
+                env!("CARGO_PKG_VERSION")
+            ))
             .build()?;
         Ok(Self {
             client,
@@ -405,18 +409,41 @@ mod tests {
     fn urls_are_checked() {
         let allow: Vec<IpNet> = Vec::new();
         let bad = |u: &str| check_url(u, &allow).unwrap_err();
-        assert!(matches!(bad("ftp://example.com/a.ics"), FetchError::BadUrl(_)));
+        assert!(matches!(
+            bad("ftp://example.com/a.ics"),
+            FetchError::BadUrl(_)
+        ));
         assert!(matches!(bad("file:///etc/passwd"), FetchError::BadUrl(_)));
         assert!(matches!(bad("not a url"), FetchError::BadUrl(_)));
-        assert!(matches!(bad("http://user:pw@example.com/"), FetchError::BadUrl(_)));
-        assert!(matches!(bad("http://127.0.0.1:8080/a.ics"), FetchError::Blocked(_)));
+        assert!(matches!(
+            bad("http://user:pw@example.com/"),
+            FetchError::BadUrl(_)
+        ));
+        assert!(matches!(
+            bad("http://127.0.0.1:8080/a.ics"),
+            FetchError::Blocked(_)
+        ));
         assert!(matches!(bad("http://[::1]/a.ics"), FetchError::Blocked(_)));
-        assert!(matches!(bad("http://[::ffff:10.0.0.1]/"), FetchError::Blocked(_)));
-        assert!(matches!(bad("http://169.254.169.254/latest"), FetchError::Blocked(_)));
-        assert!(matches!(bad("http://2130706433/"), FetchError::Blocked(_)), "decimal 127.0.0.1");
-        assert!(matches!(bad(&format!("https://example.com/{}", "a".repeat(2100))), FetchError::BadUrl(_)));
+        assert!(matches!(
+            bad("http://[::ffff:10.0.0.1]/"),
+            FetchError::Blocked(_)
+        ));
+        assert!(matches!(
+            bad("http://169.254.169.254/latest"),
+            FetchError::Blocked(_)
+        ));
+        assert!(
+            matches!(bad("http://2130706433/"), FetchError::Blocked(_)),
+            "decimal 127.0.0.1"
+        );
+        assert!(matches!(
+            bad(&format!("https://example.com/{}", "a".repeat(2100))),
+            FetchError::BadUrl(_)
+        ));
         assert_eq!(
-            check_url("webcal://example.com/a.ics", &allow).unwrap().as_str(),
+            check_url("webcal://example.com/a.ics", &allow)
+                .unwrap()
+                .as_str(),
             "https://example.com/a.ics"
         );
         assert!(check_url("https://example.com/a.ics", &allow).is_ok());
@@ -432,7 +459,10 @@ mod tests {
             Err(FetchError::Blocked(_))
         ));
         let r = CheckedResolver {
-            allow: Arc::new(vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()]),
+            allow: Arc::new(vec![
+                "127.0.0.0/8".parse().unwrap(),
+                "::1/128".parse().unwrap(),
+            ]),
         };
         assert!(r.lookup("localhost", 80).await.is_ok());
     }

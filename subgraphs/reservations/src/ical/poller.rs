@@ -8,7 +8,11 @@ use std::time::Duration;
 
 use crate::service::ReservationService;
 
-pub async fn run(service: Arc<ReservationService>, every: Duration, stop: impl Future<Output = ()>) {
+pub async fn run(
+    service: Arc<ReservationService>,
+    every: Duration,
+    stop: impl Future<Output = ()>,
+) {
     tokio::pin!(stop);
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

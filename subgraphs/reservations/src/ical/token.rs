@@ -64,7 +64,10 @@ mod tests {
         assert!(t.verify(p, 0, &token));
         assert!(!t.verify(p, 1, &token), "rotated");
         assert!(!t.verify(Uuid::now_v7(), 0, &token), "another property");
-        assert!(!FeedTokens::new(b"other").verify(p, 0, &token), "another secret");
+        assert!(
+            !FeedTokens::new(b"other").verify(p, 0, &token),
+            "another secret"
+        );
         assert!(!t.verify(p, 0, &token[..42]));
         assert!(!t.verify(p, 0, ""));
     }

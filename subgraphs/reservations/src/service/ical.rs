@@ -294,9 +294,10 @@ impl ReservationService {
     /// own failures are recorded on the import.
     async fn sync(&self, row: &CalendarImport) -> Result<(), Error> {
         let fetched = self.ical().fetcher.fetch(&row.url).await;
-        let events = match fetched.map_err(|e| e.to_string()).and_then(|text| {
-            feed::parse(&text).map_err(|e| e.to_string())
-        }) {
+        let events = match fetched
+            .map_err(|e| e.to_string())
+            .and_then(|text| feed::parse(&text).map_err(|e| e.to_string()))
+        {
             Ok(events) => events,
             Err(message) => {
                 tracing::info!(import.id = %row.id, error = %message, "calendar import not synced");
