@@ -434,7 +434,28 @@ async fn an_import_follows_its_feed_and_never_overrides_a_booking(backend: Backe
         blocks_before
     );
 
-    // The feed moves `a` and drops `b`: the block moves, `b`'s nights are free for a guest.
+    // Syncs racing each other (a poll and a host's "sync now", or two replicas) agree: each
+    // new event is blocked once.
+    set_feed(
+        &feed,
+        200,
+        feed_of(&[
+            ("a@elsewhere", 10, 13),
+            ("b@elsewhere", 20, 22),
+            ("d@elsewhere", 60, 61),
+        ]),
+    );
+    let racing = futures::future::join_all((0..4).map(|_| sync(&app, &host, &id))).await;
+    for r in &racing {
+        assert_eq!(r["status"], "OK", "{r}");
+    }
+    assert_eq!(
+        blocks_of(&app, &host, &property).await,
+        [imported(10, 13), imported(20, 22), imported(60, 61)]
+    );
+
+    // The feed moves `a` and drops `b` and `d`: the block moves, `b`'s nights are free for a
+    // guest.
     set_feed(&feed, 200, feed_of(&[("a@elsewhere", 11, 14)]));
     assert_eq!(sync(&app, &host, &id).await["status"], "OK");
     assert_eq!(blocks_of(&app, &host, &property).await, [imported(11, 14)]);

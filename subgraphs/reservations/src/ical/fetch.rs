@@ -172,15 +172,19 @@ fn check_parsed(url: &Url, allow: &[IpNet]) -> Result<(), FetchError> {
 #[derive(Debug, Clone)]
 pub struct CheckedResolver {
     allow: Arc<Vec<IpNet>>,
+    /// A lookup that takes longer is a failed one (the system resolver has no deadline).
+    timeout: Duration,
 }
 
 impl CheckedResolver {
     /// The addresses of `host` a fetch may connect to.
     pub async fn lookup(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, FetchError> {
-        let found: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-            .await
-            .map_err(|_| FetchError::Unresolved(host.to_owned()))?
-            .collect();
+        let found: Vec<SocketAddr> =
+            tokio::time::timeout(self.timeout, tokio::net::lookup_host((host, port)))
+                .await
+                .map_err(|_| FetchError::Unresolved(host.to_owned()))?
+                .map_err(|_| FetchError::Unresolved(host.to_owned()))?
+                .collect();
         if found.is_empty() {
             return Err(FetchError::Unresolved(host.to_owned()));
         }
@@ -222,8 +226,10 @@ pub struct Fetcher {
 impl Fetcher {
     pub fn new(settings: &IcalSettings) -> anyhow::Result<Self> {
         let allow = Arc::new(settings.allow_networks.clone());
+        let timeout = Duration::from_millis(settings.fetch_timeout_ms.max(1));
         let resolver = CheckedResolver {
             allow: allow.clone(),
+            timeout,
         };
         let max_redirects = settings.max_redirects;
         let policy_allow = allow.clone();
@@ -236,7 +242,6 @@ impl Fetcher {
                 Err(e) => attempt.error(e),
             }
         });
-        let timeout = Duration::from_millis(settings.fetch_timeout_ms.max(1));
         let client = reqwest::Client::builder()
             .no_proxy()
             .dns_resolver(Arc::new(resolver.clone()))
@@ -453,6 +458,7 @@ mod tests {
     async fn names_resolving_to_loopback_are_refused() {
         let r = CheckedResolver {
             allow: Arc::new(Vec::new()),
+            timeout: Duration::from_secs(5),
         };
         assert!(matches!(
             r.lookup("localhost", 80).await,
@@ -463,7 +469,101 @@ mod tests {
                 "127.0.0.0/8".parse().unwrap(),
                 "::1/128".parse().unwrap(),
             ]),
+            timeout: Duration::from_secs(5),
         };
         assert!(r.lookup("localhost", 80).await.is_ok());
+    }
+
+    /// A server on 127.0.0.1 with the shapes of answer a feed can take; its base URL.
+    async fn server() -> String {
+        use axum::body::Body;
+        use axum::routing::get;
+        let big = || "x".repeat(2_000);
+        let app = axum::Router::new()
+            .route("/ok", get(|| async { "BEGIN:VCALENDAR" }))
+            .route("/big", get(move || async move { big() }))
+            .route(
+                "/big-chunked",
+                get(|| async {
+                    let chunks = (0..20).map(|_| Ok::<_, std::io::Error>("y".repeat(100)));
+                    Body::from_stream(futures::stream::iter(chunks))
+                }),
+            )
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            )
+            .route(
+                "/gone",
+                get(|| async { (axum::http::StatusCode::GONE, "gone") }),
+            )
+            .route(
+                "/loop",
+                get(|| async { axum::response::Redirect::temporary("/loop") }),
+            )
+            .route(
+                "/private",
+                get(|| async { axum::response::Redirect::temporary("http://192.168.1.1/x") }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn fetches_are_bounded_in_size_time_and_redirects() {
+        let base = server().await;
+        let settings = IcalSettings {
+            allow_networks: vec!["127.0.0.1/32".parse().unwrap()],
+            max_feed_bytes: 1_000,
+            fetch_timeout_ms: 500,
+            ..IcalSettings::default()
+        };
+        let f = Fetcher::new(&settings).unwrap();
+        assert_eq!(
+            f.fetch(&format!("{base}/ok")).await.unwrap(),
+            "BEGIN:VCALENDAR"
+        );
+        assert_eq!(
+            f.fetch(&format!("{base}/big")).await,
+            Err(FetchError::TooLarge(1_000))
+        );
+        assert_eq!(
+            f.fetch(&format!("{base}/big-chunked")).await,
+            Err(FetchError::TooLarge(1_000)),
+            "counted while streaming, with no Content-Length"
+        );
+        assert_eq!(
+            f.fetch(&format!("{base}/slow")).await,
+            Err(FetchError::Timeout)
+        );
+        assert_eq!(
+            f.fetch(&format!("{base}/gone")).await,
+            Err(FetchError::Status(410))
+        );
+        assert_eq!(
+            f.fetch(&format!("{base}/loop")).await,
+            Err(FetchError::TooManyRedirects(3))
+        );
+        assert_eq!(
+            f.fetch(&format!("{base}/private")).await,
+            Err(FetchError::Blocked("192.168.1.1".into())),
+            "each redirect is checked again"
+        );
+        // Without the allow-list the same server is out of reach, by IP and by name.
+        let f = Fetcher::new(&IcalSettings::default()).unwrap();
+        assert!(matches!(
+            f.fetch(&format!("{base}/ok")).await,
+            Err(FetchError::Blocked(_))
+        ));
+        let by_name = base.replace("127.0.0.1", "localhost");
+        assert!(matches!(
+            f.fetch(&format!("{by_name}/ok")).await,
+            Err(FetchError::Blocked(_))
+        ));
     }
 }

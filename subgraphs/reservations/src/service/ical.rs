@@ -28,7 +28,7 @@ use crate::ical::fetch::{FetchError, Fetcher};
 use crate::ical::token::FeedTokens;
 use crate::ical::{DEV_FEED_SECRET, IcalSettings};
 use crate::store::blocks::Block;
-use crate::store::ical::{self as store, CalendarImport, Conflict, MoveError};
+use crate::store::ical::{self as store, CalendarImport, Conflict, Inserted, MoveError};
 
 pub use crate::store::ical::{CalendarImport as Import, Conflict as ImportConflict};
 
@@ -348,6 +348,8 @@ impl ReservationService {
                         crate::store::blocks::delete(&self.db, &b).await?;
                         conflicts.push(conflict());
                     }
+                    // A concurrent sync removed it; the next sync blocks the event again.
+                    Err(MoveError::Gone) => {}
                     Err(MoveError::Db(e)) => return Err(e.into()),
                 },
                 None => {
@@ -364,8 +366,9 @@ impl ReservationService {
                         created_by: row.created_by,
                         created_at: Utc::now(),
                     };
-                    if store::insert_block(&self.db, block).await?.is_none() {
-                        conflicts.push(conflict());
+                    match store::insert_block(&self.db, block).await? {
+                        Inserted::Block | Inserted::Already => {}
+                        Inserted::Overlap => conflicts.push(conflict()),
                     }
                 }
             }

@@ -258,10 +258,19 @@ pub async fn record(
     Ok(())
 }
 
+/// One block per import and feed UID (`calendar_blocks_import_uid`). SQLite names a unique
+/// index by its columns.
+pub const IMPORT_UID: draftr_common::db::Constraint = draftr_common::db::Constraint {
+    postgres: "calendar_blocks_import_uid",
+    sqlite: "calendar_blocks.import_id, calendar_blocks.external_uid",
+};
+
 /// Why a block was not moved.
 #[derive(Debug)]
 pub enum MoveError {
     Overlap,
+    /// The block was removed meanwhile (a concurrent sync, or the import's removal).
+    Gone,
     Db(DbErr),
 }
 
@@ -278,6 +287,7 @@ pub async fn move_block(
         match move_once(db, block, from, to).await {
             Ok(b) => return Ok(b),
             Err(e) if violates(&e, CALENDAR_NO_OVERLAP) => return Err(MoveError::Overlap),
+            Err(DbErr::RecordNotUpdated) => return Err(MoveError::Gone),
             Err(e) if attempt < 5 && is_deadlock(&e) => {}
             Err(e) => return Err(MoveError::Db(e)),
         }
@@ -302,11 +312,37 @@ async fn move_once(
     Ok(moved)
 }
 
-/// Inserts an imported block; `Ok(None)` when its nights are taken.
-pub async fn insert_block(db: &DatabaseConnection, block: Block) -> Result<Option<Block>, Error> {
+/// What inserting an imported block did.
+#[derive(Debug)]
+pub enum Inserted {
+    Block,
+    /// Its nights are taken (a live booking, another block).
+    Overlap,
+    /// A concurrent sync of the same import inserted the event's block first.
+    Already,
+}
+
+/// Inserts an imported block. A refusal is told apart from a concurrent sync's insert of the
+/// same event by looking for that block: SQLite's overlap trigger runs before the unique index
+/// would, so a race there reads as an overlap with the twin.
+pub async fn insert_block(db: &DatabaseConnection, block: Block) -> Result<Inserted, Error> {
+    let (import, uid) = (block.import_id, block.external_uid.clone());
     match blocks::insert(db, block).await {
-        Ok(b) => Ok(Some(b)),
-        Err(BlockError::Overlap) => Ok(None),
+        Ok(_) => Ok(Inserted::Block),
+        Err(BlockError::Db(e)) if violates(&e, IMPORT_UID) => Ok(Inserted::Already),
+        Err(BlockError::Overlap) => {
+            use calendar_blocks::{Column, Entity};
+            let twin = Entity::find()
+                .filter(Column::ImportId.eq(import))
+                .filter(Column::ExternalUid.eq(uid))
+                .count(db)
+                .await?;
+            Ok(if twin > 0 {
+                Inserted::Already
+            } else {
+                Inserted::Overlap
+            })
+        }
         Err(BlockError::Db(e)) => Err(e.into()),
     }
 }
