@@ -139,6 +139,12 @@ pub fn check_url(raw: &str, allow: &[IpNet]) -> Result<Url, FetchError> {
     };
     let url =
         Url::parse(&raw).map_err(|e| FetchError::BadUrl(format!("the URL is not valid: {e}")))?;
+    // Escaping can lengthen it: the stored form must fit too.
+    if url.as_str().len() > MAX_URL_CHARS {
+        return Err(FetchError::BadUrl(format!(
+            "the URL can be at most {MAX_URL_CHARS} characters"
+        )));
+    }
     check_parsed(&url, allow)?;
     Ok(url)
 }
@@ -452,6 +458,11 @@ mod tests {
             "https://example.com/a.ics"
         );
         assert!(check_url("https://example.com/a.ics", &allow).is_ok());
+        let escaped = format!("https://example.com/{}x", " ".repeat(1_000));
+        assert!(
+            matches!(bad(&escaped), FetchError::BadUrl(_)),
+            "too long once escaped"
+        );
     }
 
     #[tokio::test]

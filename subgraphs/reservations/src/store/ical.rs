@@ -243,6 +243,8 @@ pub async fn record(
     conflicts: Option<&[Conflict]>,
 ) -> Result<(), Error> {
     use calendar_imports::{Column, Entity};
+    // The column holds 500 characters.
+    let error = error.map(|e| e.chars().take(500).collect::<String>());
     let mut update = Entity::update_many()
         .col_expr(Column::Status, Expr::value(status))
         .col_expr(Column::LastError, Expr::value(error))
