@@ -25,6 +25,7 @@ test_on_both_backends!(
     an_import_follows_its_feed_and_never_overrides_a_booking,
     a_feed_url_must_be_public_unless_allowed,
     strangers_cannot_see_or_manage_feeds,
+    imports_are_polled_on_their_schedule,
 );
 
 const EXPORT_URL: &str = "query($id: ID!) { property(id: $id) { id icalExportUrl } }";
@@ -703,4 +704,35 @@ async fn strangers_cannot_see_or_manage_feeds(backend: Backend) {
     let res = app.gql(REMOVE, json!({ "id": id }), Some(&admin)).await;
     assert_eq!(res.ok()["removeCalendarImport"], true);
     assert_eq!(blocks_of(&app, &host, &property).await, []);
+}
+
+async fn imports_are_polled_on_their_schedule(backend: Backend) {
+    let app = spawn_custom(
+        backend,
+        Options::default().reservations(|s| {
+            s.ical.allow_networks = vec!["127.0.0.1/32".parse().unwrap()];
+            s.ical.poll_interval_secs = 1;
+            s.ical.poller_tick_ms = 100;
+        }),
+    )
+    .await;
+    let (_, host, _, _) = app.new_user().await;
+    let property = new_listing(&app, &host, 10_000, "FLEXIBLE").await;
+    let feed: FeedState = Arc::new(Mutex::new(Feed {
+        status: 200,
+        body: feed_of(&[("a@elsewhere", 10, 13)]),
+    }));
+    let url = feed_server(feed.clone()).await;
+    add(&app, &host, &property, &url).await.ok();
+    assert_eq!(blocks_of(&app, &host, &property).await, [imported(10, 13)]);
+    // Nobody asks for a sync: the poller picks the change up by itself.
+    set_feed(
+        &feed,
+        200,
+        feed_of(&[("a@elsewhere", 12, 15), ("b@elsewhere", 30, 31)]),
+    );
+    wait_until("the poller's sync", Duration::from_secs(20), async || {
+        blocks_of(&app, &host, &property).await == [imported(12, 15), imported(30, 31)]
+    })
+    .await;
 }

@@ -419,3 +419,79 @@ pub async fn record_sync(
     txn.commit().await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+    use draftr_common::test_on_both_backends;
+    use draftr_common::testing::{Backend, TestDatabase};
+
+    use super::*;
+
+    test_on_both_backends!(
+        of_racing_pollers_one_claims_a_due_feed,
+        generations_start_at_zero_and_rotate_by_one,
+    );
+
+    async fn database(backend: Backend) -> (TestDatabase, DatabaseConnection) {
+        let test = TestDatabase::new(backend).await;
+        let db = draftr_common::db::connect(&test.settings).await.unwrap();
+        crate::app::migrate(&db).await.unwrap();
+        (test, db)
+    }
+
+    fn import(next_poll_at: DateTime<Utc>) -> CalendarImport {
+        let now = Utc::now();
+        CalendarImport {
+            id: Uuid::now_v7(),
+            property_id: Uuid::now_v7(),
+            host_id: Uuid::now_v7(),
+            url: "https://example.com/a.ics".into(),
+            name: None,
+            status: "PENDING".into(),
+            last_synced_at: None,
+            last_error: None,
+            conflicts: "[]".into(),
+            next_poll_at,
+            created_by: Uuid::now_v7(),
+            created_at: now,
+        }
+    }
+
+    async fn of_racing_pollers_one_claims_a_due_feed(backend: Backend) {
+        let (_test, db) = database(backend).await;
+        let now = Utc::now();
+        let due = import(now - Duration::seconds(5));
+        let later = import(now + Duration::seconds(60));
+        insert_import(&db, due.clone()).await.unwrap();
+        insert_import(&db, later.clone()).await.unwrap();
+        assert_eq!(due_ids(&db, now).await, [due.id]);
+        // Eight replicas polling at once: exactly one takes the feed.
+        let next = now + Duration::seconds(900);
+        let claims = futures::future::join_all((0..8).map(|_| claim(&db, due.id, now, next))).await;
+        let won = claims.into_iter().filter(|c| *c.as_ref().unwrap()).count();
+        assert_eq!(won, 1);
+        assert!(
+            due_ids(&db, now).await.is_empty(),
+            "not due again until next"
+        );
+        assert!(
+            !claim(&db, later.id, now, next).await.unwrap(),
+            "not due yet"
+        );
+    }
+
+    async fn due_ids(db: &DatabaseConnection, now: DateTime<Utc>) -> Vec<Uuid> {
+        due(db, now, 10).await.unwrap()
+    }
+
+    async fn generations_start_at_zero_and_rotate_by_one(backend: Backend) {
+        let (_test, db) = database(backend).await;
+        let p = Uuid::now_v7();
+        assert_eq!(generation(&db, p).await.unwrap(), 0);
+        assert_eq!(rotate(&db, p).await.unwrap(), 1);
+        assert_eq!(rotate(&db, p).await.unwrap(), 2);
+        assert_eq!(generation(&db, p).await.unwrap(), 2);
+        assert_eq!(generation(&db, Uuid::now_v7()).await.unwrap(), 0);
+    }
+}
