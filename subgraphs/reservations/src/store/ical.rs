@@ -1,8 +1,9 @@
 //! The iCal tables (migration `m20261202_000001_calendar_imports`): export generations, the
 //! imports a host subscribed to, and the statements that move an import's blocks. Blocks are
-//! added and removed through [`super::blocks`] (with their `calendar.*` events); moving one is
-//! an UPDATE here, in one transaction with its `calendar.unblocked` (old nights) and
-//! `calendar.blocked` (new nights) events, so catalog's date search follows.
+//! added and removed through [`super::blocks`] (with their `calendar.*` events); moving one
+//! ([`move_block`]) replaces it by a block with a new id in one transaction, with its
+//! `calendar.unblocked` (old nights) and `calendar.blocked` (new nights) events, so catalog's
+//! date search follows.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use draftr_common::db::{is_deadlock, violates};
@@ -276,7 +277,11 @@ pub enum MoveError {
     Db(DbErr),
 }
 
-/// Moves `block` to `[from, to)` with its two events, in one transaction.
+/// Moves `block` to `[from, to)`: in one transaction, the block is removed (with its
+/// `calendar.unblocked` event) and a new block with a new id, the same import and UID and the
+/// new nights is added (with its `calendar.blocked` event). A new id rather than an UPDATE, so
+/// every reader of block events (catalog's projection keys them by block id) sees a removal
+/// and an addition, never a block whose nights change under its id.
 pub async fn move_block(
     db: &DatabaseConnection,
     block: &Block,
@@ -287,31 +292,48 @@ pub async fn move_block(
     loop {
         attempt += 1;
         match move_once(db, block, from, to).await {
-            Ok(b) => return Ok(b),
+            Ok(Some(b)) => return Ok(b),
+            Ok(None) => return Err(MoveError::Gone),
             Err(e) if violates(&e, CALENDAR_NO_OVERLAP) => return Err(MoveError::Overlap),
-            Err(DbErr::RecordNotUpdated) => return Err(MoveError::Gone),
             Err(e) if attempt < 5 && is_deadlock(&e) => {}
             Err(e) => return Err(MoveError::Db(e)),
         }
     }
 }
 
+/// The DELETE comes first so that on SQLite the transaction starts as a writer; on
+/// PostgreSQL the property's turn is taken first, as for any block.
 async fn move_once(
     db: &DatabaseConnection,
     block: &Block,
     from: NaiveDate,
     to: NaiveDate,
-) -> Result<Block, DbErr> {
+) -> Result<Option<Block>, DbErr> {
     let txn = db.begin().await?;
     lock_property(&txn, block.property_id).await?;
-    let mut row = block.clone().into_active_model();
-    row.starts_on = Set(from);
-    row.ends_on = Set(to);
-    let moved = row.update(&txn).await?;
+    let removed = calendar_blocks::Entity::delete_by_id(block.id)
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    if removed == 0 {
+        txn.rollback().await?;
+        return Ok(None);
+    }
+    let moved = Block {
+        id: Uuid::now_v7(),
+        starts_on: from,
+        ends_on: to,
+        created_at: Utc::now(),
+        ..block.clone()
+    }
+    .into_active_model()
+    .reset_all()
+    .insert(&txn)
+    .await?;
     blocks::write_event(&txn, CalendarEventKind::Unblocked, block).await?;
     blocks::write_event(&txn, CalendarEventKind::Blocked, &moved).await?;
     txn.commit().await?;
-    Ok(moved)
+    Ok(Some(moved))
 }
 
 /// What inserting an imported block did.
