@@ -670,6 +670,11 @@ async fn strangers_cannot_see_or_manage_feeds(backend: Backend) {
 
     let res = add(&app, &stranger, &property, &url).await;
     assert_eq!(res.code(), "FORBIDDEN", "{}", res.body);
+    // Asked first, so a stranger cannot use the URL check to probe addresses or names.
+    for probe in ["http://10.0.0.1/x", "http://intranet.invalid/x"] {
+        let res = add(&app, &stranger, &property, probe).await;
+        assert_eq!(res.code(), "FORBIDDEN", "{probe}: {}", res.body);
+    }
     assert_eq!(
         reservations_count(&app, "SELECT COUNT(*) AS n FROM calendar_imports").await,
         0

@@ -195,13 +195,14 @@ impl ReservationService {
                 format!("a name can be at most {MAX_IMPORT_NAME_CHARS} characters"),
             ));
         }
+        // Who asks first: the URL check resolves names, which is not for strangers to probe.
+        let host = self.require_host(me, req.property_id, request_id).await?;
         let url = self
             .ical()
             .fetcher
             .check(&req.url)
             .await
             .map_err(fetch_error)?;
-        let host = self.require_host(me, req.property_id, request_id).await?;
         let max = self.ical().settings.max_imports_per_property;
         if store::count_imports(&self.db, req.property_id).await? >= max {
             return Err(Error::invalid(
