@@ -146,27 +146,48 @@ web_checks() {
   )
 }
 
+# A virtualenv outside the clone with the PyPI packages pinned with hashes in requirements file
+# $1, named after that file's hash under base directory $2: installed once per machine, and again
+# only when the pins change. Prints the virtualenv's path.
+ensure_pinned_venv() {
+  local requirements="$1" base="$2" what="$3"
+  local key venv
+  key="$(sha256sum "$requirements" | cut -c1-16)"
+  venv="$base/$key"
+  if [ ! -f "$venv/.installed" ]; then
+    if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "installing python3-venv for $what" >&2
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv) >/dev/null
+      fi
+      python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || { echo "python3 with venv is missing: install it (Debian: sudo apt-get install -y python3-venv) and run again" >&2; exit 1; }
+    fi
+    echo "installing $requirements for $what into $venv" >&2
+    rm -rf "$venv"
+    mkdir -p "$base"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
+      --require-hashes --no-deps -r "$requirements" >&2
+    touch "$venv/.installed"
+  fi
+  echo "$venv"
+}
+
 # The API fuzzing (tests/fuzz) runs schemathesis from PyPI, pinned with hashes in
 # tests/fuzz/requirements.txt, in a virtualenv outside the clone named after that file's hash:
 # installed once per machine, and again only when the pins change. Sets FUZZ_VENV.
 ensure_fuzz_tools() {
-  local base="${DRAFTR_FUZZ_VENV_DIR:-$HOME/.cache/draftr/fuzz-venv}"
-  local key
-  key="$(sha256sum tests/fuzz/requirements.txt | cut -c1-16)"
-  export FUZZ_VENV="$base/$key"
-  [ -f "$FUZZ_VENV/.installed" ] && return 0
-  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-      echo "installing python3-venv for the API fuzzing" >&2
-      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv) >/dev/null
-    fi
-    python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || { echo "python3 with venv is missing: install it (Debian: sudo apt-get install -y python3-venv) and run again" >&2; exit 1; }
-  fi
-  echo "installing schemathesis for the API fuzzing into $FUZZ_VENV" >&2
-  rm -rf "$FUZZ_VENV"
-  mkdir -p "$base"
-  python3 -m venv "$FUZZ_VENV"
-  "$FUZZ_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
-    --require-hashes --no-deps -r tests/fuzz/requirements.txt >&2
-  touch "$FUZZ_VENV/.installed"
+  FUZZ_VENV="$(ensure_pinned_venv tests/fuzz/requirements.txt \
+    "${DRAFTR_FUZZ_VENV_DIR:-$HOME/.cache/draftr/fuzz-venv}" "the API fuzzing")"
+  export FUZZ_VENV
+}
+
+# The end-to-end iCal tests (tests/api/ical.rs) parse the export feed with Python's icalendar,
+# pinned with hashes in tests/ical/requirements.txt, in a virtualenv made the same way. Sets
+# DRAFTR_ICAL_PYTHON, which the tests read (they fail, never skip, without it).
+ensure_ical_tools() {
+  local venv
+  venv="$(ensure_pinned_venv tests/ical/requirements.txt \
+    "${DRAFTR_ICAL_VENV_DIR:-$HOME/.cache/draftr/ical-venv}" "the iCal tests")"
+  export DRAFTR_ICAL_PYTHON="$venv/bin/python"
 }

@@ -1,7 +1,7 @@
 //! The edge proxy (`deploy/edge/draftr.conf.template`, a real nginx) in front of the test
 //! stack, as docker-compose.yml puts it in front of the services: `/` reaches the router, `/ws`
-//! notifications' subscriptions, `/webhooks/stripe` payments' webhook, and nothing else of any
-//! part is reachable. X-Forwarded-For is the edge's peer, whatever the client sends, so the
+//! notifications' subscriptions, `/webhooks/stripe` payments' webhook, `/calendar/` (GET only)
+//! reservations' iCal export feeds, and nothing else of any part is reachable. X-Forwarded-For is the edge's peer, whatever the client sends, so the
 //! per-address sign-in throttle cannot be dodged; bodies over the router's limit stop at the
 //! edge.
 //!
@@ -330,6 +330,9 @@ async fn nothing_but_the_three_entries_is_reachable_through_the_edge() {
         "/./metrics",
         "/ws/../metrics",
         "/%2fmetrics",
+        "/calendar",
+        "/calendarx",
+        "/calendar/../metrics",
     ];
     for (i, path) in paths.iter().enumerate() {
         for method in ["GET", "POST"] {
@@ -371,6 +374,58 @@ async fn nothing_but_the_three_entries_is_reachable_through_the_edge() {
         line.ends_with("upstream=-"),
         "POST /ws reached a part: {line}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ical_feed_through_the_edge_reaches_reservations_and_only_as_a_get() {
+    let app = spawn(Backend::Sqlite).await;
+    let edge = edge_for(&app).await;
+    let (_, host, _, _) = app.new_user().await;
+    let property = new_listing(&app, &host, 10_000, "FLEXIBLE").await;
+    let url = app
+        .gql(
+            "query($id: ID!) { property(id: $id) { icalExportUrl } }",
+            json!({ "id": property }),
+            Some(&host),
+        )
+        .await
+        .ok()["property"]["icalExportUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/calendar/{}", url.split("/calendar/").nth(1).unwrap());
+    let res = reqwest::get(format!("{}{}", edge.url().trim_end_matches('/'), path))
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(
+        res.headers()["content-type"].to_str().unwrap(),
+        "text/calendar; charset=utf-8"
+    );
+    assert!(res.text().await.unwrap().starts_with("BEGIN:VCALENDAR"));
+    // A wrong token is reservations' 404; anything but a GET stops at the edge.
+    let (status, _) = raw(
+        &edge,
+        "GET",
+        &format!("/calendar/{property}/nope.ics?mark=bad-token"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(
+        !log_line(&edge, "mark=bad-token")
+            .await
+            .ends_with("upstream=-")
+    );
+    for method in ["POST", "PUT", "DELETE"] {
+        let marked = format!("{path}?mark=cal-{method}");
+        let (status, _) = raw(&edge, method, &marked).await;
+        assert_eq!(status, 403, "{method}");
+        let line = log_line(&edge, &format!("mark=cal-{method}")).await;
+        assert!(
+            line.ends_with("upstream=-"),
+            "{method} reached a part: {line}"
+        );
+    }
 }
 
 /// A loopback address of this test's own (`127.a.b.c`, never 127.0.0.1, which the subgraphs

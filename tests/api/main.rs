@@ -15,6 +15,7 @@ mod edge;
 mod events;
 mod hive;
 mod hostile;
+mod ical;
 mod limits;
 mod metrics;
 mod notifications;

@@ -6,6 +6,7 @@ mod m20261122_000001_create_reservations;
 mod m20261201_000002_create_reviews;
 mod m20261201_000003_create_calendar_blocks;
 mod m20261202_000000_create_reservation_changes;
+mod m20261202_000001_calendar_imports;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000002_create_reviews::Migration),
             Box::new(m20261201_000003_create_calendar_blocks::Migration),
             Box::new(m20261202_000000_create_reservation_changes::Migration),
+            Box::new(m20261202_000001_calendar_imports::Migration),
         ]
     }
 

@@ -1,4 +1,5 @@
-//! Reservation events → the emails they call for, and live updates.
+//! Reservation events → the emails they call for, and live updates; calendar-import conflict
+//! events → the host's email about them.
 //!
 //! Runs as consumer group `notifications`: at least once, so everything here is idempotent.
 //! Emails are stored as rows whose id is derived from (event, kind, user): a redelivered event
@@ -13,13 +14,14 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chrono::Utc;
+use draftr_common::events::calendar_import::CalendarImportConflictEvent;
 use draftr_common::events::reservation::{ReservationEvent, TOPIC};
 use draftr_common::events::{Event, EventBus};
 use draftr_common::service_client::ServiceClient;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::domain::emails_for;
+use crate::domain::{conflict_email, emails_for};
 use crate::live::LiveHub;
 use crate::service::NotificationService;
 
@@ -68,6 +70,9 @@ impl Consumer {
     /// Stores the event's emails and publishes its live update. An event of a kind this build
     /// does not define is someone else's news: acknowledged with nothing done.
     pub async fn handle(&self, event: &Event) -> anyhow::Result<()> {
+        if let Some(conflict) = CalendarImportConflictEvent::from_event(event)? {
+            return self.handle_conflict(event, &conflict).await;
+        }
         let Some(reservation) = ReservationEvent::from_event(event)? else {
             tracing::debug!(event.id = %event.id, event.kind = %event.kind, "event kind not for notifications; skipped");
             return Ok(());
@@ -90,6 +95,26 @@ impl Consumer {
                 .await?;
         }
         self.hub.publish(&reservation).await?;
+        Ok(())
+    }
+}
+
+impl Consumer {
+    /// Stores the host's email about an imported calendar's conflicts (once per event, like
+    /// every email).
+    async fn handle_conflict(
+        &self,
+        event: &Event,
+        conflict: &CalendarImportConflictEvent,
+    ) -> anyhow::Result<()> {
+        let request_id = format!("event-{}", event.id);
+        let [host, _] = self
+            .people([conflict.host_id, conflict.host_id], &request_id)
+            .await?;
+        let email = conflict_email(conflict, &host.name);
+        self.service
+            .store_email(event.id, &email, &host.email, Utc::now())
+            .await?;
         Ok(())
     }
 }

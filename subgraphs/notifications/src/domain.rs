@@ -5,6 +5,7 @@ use chrono::NaiveDate;
 use draftr_common::events::reservation::{
     Amount, ReservationEvent, ReservationEventKind, StayChange,
 };
+use draftr_common::events::calendar_import::CalendarImportConflictEvent;
 use uuid::Uuid;
 
 /// Which email a notification is (`Notification.kind`, the `kind` column).
@@ -24,10 +25,12 @@ pub enum NotificationKind {
     BookingChanged,
     /// To the host: a booking of their property moved or changed its guest count.
     BookingChangedHost,
+    /// To the host: events of an imported calendar overlap bookings and were not blocked.
+    CalendarConflict,
 }
 
 impl NotificationKind {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::BookingConfirmed,
         Self::NewBooking,
         Self::BookingCancelled,
@@ -35,6 +38,7 @@ impl NotificationKind {
         Self::RefundIssued,
         Self::BookingChanged,
         Self::BookingChangedHost,
+        Self::CalendarConflict,
     ];
 
     /// The name stored and shown by the API. It is also hashed into every row's id
@@ -48,6 +52,7 @@ impl NotificationKind {
             Self::RefundIssued => "refund_issued",
             Self::BookingChanged => "booking_changed",
             Self::BookingChangedHost => "booking_changed_host",
+            Self::CalendarConflict => "calendar_conflict",
         }
     }
 
@@ -348,6 +353,42 @@ fn changed_emails(
             ],
         },
     ]
+}
+
+/// The email telling the host that a sync of an imported calendar found events on booked
+/// nights (only the ones not reported before), which were not blocked.
+pub fn conflict_email(event: &CalendarImportConflictEvent, host_name: &str) -> Email {
+    let feed = event.import_name.as_deref().map_or_else(
+        || "an imported calendar".to_owned(),
+        |n| format!("the imported calendar \"{n}\""),
+    );
+    let mut lines = vec![
+        format!("Hello {host_name},"),
+        format!(
+            "{} has events on nights that are already booked on Draftr, so those nights were not blocked. The bookings are unchanged; please check the other calendar.",
+            capitalize(&feed)
+        ),
+    ];
+    lines.extend(
+        event
+            .conflicts
+            .iter()
+            .map(|c| format!("Nights: {} to {}", c.from, c.to)),
+    );
+    lines.push(format!("Property: {}", event.property_id));
+    Email {
+        kind: NotificationKind::CalendarConflict,
+        to: event.host_id,
+        subject: "An imported calendar overlaps your bookings".to_owned(),
+        lines,
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -686,6 +727,43 @@ mod tests {
     }
 
     #[test]
+    fn a_conflict_email_tells_the_host_which_nights() {
+        use draftr_common::events::calendar_import::{ConflictNights, ImportConflictKind};
+        let event = CalendarImportConflictEvent {
+            version: CalendarImportConflictEvent::VERSION,
+            event_id: Uuid::from_u128(1),
+            kind: ImportConflictKind::Conflict,
+            occurred_at: Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap(),
+            import_id: Uuid::from_u128(2),
+            property_id: Uuid::from_u128(3),
+            host_id: Uuid::from_u128(4),
+            import_name: Some("Elsewhere".into()),
+            conflicts: vec![ConflictNights {
+                from: "2027-03-01".parse().unwrap(),
+                to: "2027-03-04".parse().unwrap(),
+            }],
+        };
+        let email = conflict_email(&event, "Hosta");
+        assert_eq!(email.kind, NotificationKind::CalendarConflict);
+        assert_eq!(email.to, event.host_id);
+        let text = email.text();
+        assert!(text.starts_with("Hello Hosta,\n"), "{text}");
+        assert!(
+            text.contains("The imported calendar \"Elsewhere\" has events"),
+            "{text}"
+        );
+        assert!(text.contains("Nights: 2027-03-01 to 2027-03-04"), "{text}");
+        let unnamed = conflict_email(
+            &CalendarImportConflictEvent {
+                import_name: None,
+                ..event
+            },
+            "Hosta",
+        );
+        assert!(unnamed.text().contains("An imported calendar has events"));
+    }
+
+    #[test]
     fn stored_names_read_back_and_unknown_ones_are_refused() {
         for status in EmailStatus::ALL {
             assert_eq!(EmailStatus::parse(status.as_str()), Some(status));
@@ -706,7 +784,8 @@ mod tests {
                 "booking_cancelled_host",
                 "refund_issued",
                 "booking_changed",
-                "booking_changed_host"
+                "booking_changed_host",
+                "calendar_conflict"
             ]
         );
         for unknown in ["", "sent", "DELIVERED", "PENDING "] {

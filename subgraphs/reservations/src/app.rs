@@ -1,5 +1,6 @@
 //! Building and running the reservations service: bind first (so tests can use port 0), then
-//! serve, with the reconciler running beside the server until shutdown.
+//! serve, with the reconciler, the outbox relay and the calendar-import poller running beside
+//! the server until shutdown.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub struct App {
     reconcile_every: Duration,
     bus: Option<Arc<dyn EventBus>>,
     relay_every: Duration,
+    ical_every: Duration,
 }
 
 /// Reads the compensations still pending and the outbox backlog at every metrics scrape.
@@ -102,19 +104,24 @@ impl App {
             )?
             .with_metrics(&metrics),
         );
-        let service = Arc::new(ReservationService::new(
-            db.clone(),
-            catalog,
-            payments,
-            settings.booking.clone(),
-            settings.reviews.clone(),
-            booking_metrics,
-        ));
-        watch_backlogs(&metrics, &service);
-        let schema = crate::graphql::schema(service.clone(), &settings.subgraph.limits);
-        let router = subgraph_app(schema, identify, db, axum::Router::new(), metrics);
         let listener = TcpListener::bind(&settings.subgraph.listen).await?;
         let port = listener.local_addr()?.port();
+        let ical = crate::ical::app_ical(&settings.ical, listener.local_addr()?)?;
+        let service = Arc::new(
+            ReservationService::new(
+                db.clone(),
+                catalog,
+                payments,
+                settings.booking.clone(),
+                settings.reviews.clone(),
+                booking_metrics,
+            )
+            .with_ical(ical),
+        );
+        watch_backlogs(&metrics, &service);
+        let schema = crate::graphql::schema(service.clone(), &settings.subgraph.limits);
+        let extra = crate::ical::export::routes(service.clone());
+        let router = subgraph_app(schema, identify, db, extra, metrics);
         Ok(Self {
             statements,
             listener,
@@ -129,6 +136,7 @@ impl App {
             )
             .await?,
             relay_every: Duration::from_millis(settings.relay_interval_ms.max(10)),
+            ical_every: Duration::from_millis(settings.ical.poller_tick_ms.max(50)),
         })
     }
 
@@ -178,9 +186,15 @@ impl App {
                 None
             }
         };
+        let poller = tokio::spawn(crate::ical::poller::run(
+            self.service.clone(),
+            self.ical_every,
+            draftr_common::http::stopped(stop_tx.subscribe()),
+        ));
         let served = serve(self.listener, self.router, shutdown).await;
         let _ = stop_tx.send(true);
         let _ = reconciler.await;
+        let _ = poller.await;
         if let Some(relay) = relay {
             let _ = relay.await;
         }

@@ -21,6 +21,8 @@ pub struct ReservationsSettings {
     pub reviews: ReviewSettings,
     /// How often the outbox relay looks for events to publish.
     pub relay_interval_ms: u64,
+    /// iCal export and import of host calendars (`DRAFTR_RESERVATIONS__ICAL__…`).
+    pub ical: crate::ical::IcalSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -72,6 +74,7 @@ impl Default for ReservationsSettings {
             booking: BookingSettings::default(),
             reviews: ReviewSettings::default(),
             relay_interval_ms: 100,
+            ical: crate::ical::IcalSettings::default(),
         }
     }
 }

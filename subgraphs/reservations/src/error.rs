@@ -16,6 +16,9 @@ pub enum Error {
     /// No such review, or one an admin removed.
     #[error("review not found")]
     ReviewNotFound,
+    /// No such calendar import (never was, or removed).
+    #[error("calendar import not found")]
+    ImportNotFound,
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("those dates are already booked; pick other dates")]
@@ -46,9 +49,10 @@ impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
         match err {
             Error::Invalid { field, message } => ApiError::bad_input(field, message),
-            Error::NotFound | Error::PropertyNotFound | Error::ReviewNotFound => {
-                ApiError::not_found(err.to_string())
-            }
+            Error::NotFound
+            | Error::PropertyNotFound
+            | Error::ReviewNotFound
+            | Error::ImportNotFound => ApiError::not_found(err.to_string()),
             Error::Forbidden(m) => ApiError::forbidden(m),
             Error::BookingConflict => ApiError::new(ErrorCode::BookingConflict, err.to_string()),
             Error::PaymentDeclined(m) => ApiError::new(ErrorCode::PaymentDeclined, m),

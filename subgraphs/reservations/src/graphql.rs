@@ -9,6 +9,9 @@
 //! are for the property's host and admins only; everyone else sees blocked nights only as
 //! taken, in `bookedRanges` and `isAvailable`, exactly like booked ones.
 //!
+//! iCal feeds (`graphql/ical.rs`) are the host's too: `Property.icalExportUrl`,
+//! `Property.calendarImports` and the import mutations follow the calendar blocks' rule.
+//!
 //! Reviews of stays are public: `Property.reviews`, `Property.rating` and `Review` (an entity)
 //! show them to anyone; only the stay behind a review (`Review.reservation`) keeps the
 //! reservation's visibility.
@@ -34,6 +37,9 @@ use crate::domain::{CancellationPolicy, ReservationStatus};
 use crate::service::{
     self, BookingRequest, ChangeRequest, NewBlock, NewReview, ReservationService, Scope,
 };
+
+mod ical;
+pub use ical::{AddCalendarImportInput, CalendarImport, CalendarImportStatus};
 
 pub type ReservationsSchema = Schema<Query, Mutation, EmptySubscription>;
 
@@ -278,12 +284,15 @@ pub type ReservationConnection = Connection<String, Reservation, ConnectionField
 pub enum CalendarBlockSource {
     /// Made by the host (or an admin) with `blockDates`.
     Manual,
+    /// From an event of an imported iCal feed (`addCalendarImport`); follows the feed.
+    Imported,
 }
 
 impl CalendarBlockSource {
     fn parse(s: &str) -> Result<Self, crate::error::Error> {
         match s {
             "MANUAL" => Ok(Self::Manual),
+            "IMPORTED" => Ok(Self::Imported),
             other => Err(crate::error::Error::Internal(anyhow::anyhow!(
                 "unknown calendar block source {other:?}"
             ))),
@@ -409,6 +418,28 @@ impl Property {
             .calendar_blocks(me, self.id, from.0, to.0, &request_id(ctx))
             .await?;
         Ok(Some(blocks.into_iter().map(CalendarBlock).collect()))
+    }
+    /// The secret URL of this property's iCal feed (its confirmed stays and blocks, no guest
+    /// data), for other calendars to subscribe to: the host and admins (others get null with
+    /// FORBIDDEN). `rotateIcalExportUrl` replaces it.
+    async fn ical_export_url(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        let me = viewer(ctx).require_user()?;
+        let service = ctx.data_unchecked::<Arc<ReservationService>>();
+        Ok(Some(
+            service
+                .ical_export_url(me, self.id, &request_id(ctx))
+                .await?,
+        ))
+    }
+    /// The iCal feeds imported into this calendar, oldest first: the host and admins (others
+    /// get null with FORBIDDEN).
+    async fn calendar_imports(&self, ctx: &Context<'_>) -> ApiResult<Option<Vec<CalendarImport>>> {
+        let me = viewer(ctx).require_user()?;
+        let service = ctx.data_unchecked::<Arc<ReservationService>>();
+        let rows = service
+            .calendar_imports(me, self.id, &request_id(ctx))
+            .await?;
+        Ok(Some(rows.into_iter().map(CalendarImport).collect()))
     }
     /// Guests' reviews of their stays here, newest first. Public.
     #[graphql(complexity = "draftr_common::graphql::list_cost(first, child_complexity)")]
@@ -749,6 +780,65 @@ impl Mutation {
         let me = viewer(ctx).require_user()?;
         let service = ctx.data_unchecked::<Arc<ReservationService>>();
         Ok(service.unblock_dates(me, parse_id("id", &id)?).await?)
+    }
+
+    /// Replaces the property's iCal export URL (its host or an admin): the previous URL
+    /// answers 404 from now on. The new URL.
+    async fn rotate_ical_export_url(
+        &self,
+        ctx: &Context<'_>,
+        property_id: ID,
+    ) -> ApiResult<String> {
+        let me = viewer(ctx).require_user()?;
+        let service = ctx.data_unchecked::<Arc<ReservationService>>();
+        Ok(service
+            .rotate_ical_export_url(me, parse_id("propertyId", &property_id)?, &request_id(ctx))
+            .await?)
+    }
+
+    /// Imports an iCal feed into the property's calendar (its host or an admin): its events
+    /// become blocks (source IMPORTED), synced now and then on a schedule. An event over a
+    /// booking is not blocked but reported (status CONFLICTS, and an email to the host).
+    async fn add_calendar_import(
+        &self,
+        ctx: &Context<'_>,
+        input: AddCalendarImportInput,
+    ) -> ApiResult<CalendarImport> {
+        let me = viewer(ctx).require_user()?;
+        let service = ctx.data_unchecked::<Arc<ReservationService>>();
+        let row = service
+            .add_calendar_import(
+                me,
+                service::ical::NewImport {
+                    property_id: parse_id("propertyId", &input.property_id)?,
+                    url: input.url,
+                    name: input.name,
+                },
+                &request_id(ctx),
+            )
+            .await?;
+        Ok(CalendarImport(row))
+    }
+
+    /// Removes an import and its blocks, freeing their nights: true when removed, false when
+    /// there is no such import.
+    async fn remove_calendar_import(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
+        let me = viewer(ctx).require_user()?;
+        let service = ctx.data_unchecked::<Arc<ReservationService>>();
+        Ok(service
+            .remove_calendar_import(me, parse_id("id", &id)?)
+            .await?)
+    }
+
+    /// Syncs an import now instead of at its next scheduled poll.
+    async fn sync_calendar_import(&self, ctx: &Context<'_>, id: ID) -> ApiResult<CalendarImport> {
+        let me = viewer(ctx).require_user()?;
+        let service = ctx.data_unchecked::<Arc<ReservationService>>();
+        Ok(CalendarImport(
+            service
+                .sync_calendar_import(me, parse_id("id", &id)?)
+                .await?,
+        ))
     }
 
     /// Reviews a stay: its guest only, once, from its check-out day (UTC) until 14 days after

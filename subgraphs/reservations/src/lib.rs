@@ -15,6 +15,7 @@ pub mod clients;
 pub mod config;
 pub mod domain;
 pub mod graphql;
+pub mod ical;
 pub mod reconciler;
 pub mod relay;
 pub mod service;

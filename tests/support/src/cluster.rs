@@ -601,6 +601,7 @@ impl Cluster {
                     router: list(&router_addrs),
                     notifications: list(&addrs["notifications"]),
                     payments: list(&addrs["payments"]),
+                    reservations: list(&addrs["reservations"]),
                 })
                 .await
                 .context("starting the edge proxy")?,

@@ -22,11 +22,13 @@ pub struct EdgeUpstreams {
     pub router: Vec<String>,
     pub notifications: Vec<String>,
     pub payments: Vec<String>,
+    /// Reservations' replicas (the iCal export feeds at `/calendar/`).
+    pub reservations: Vec<String>,
 }
 
 impl EdgeUpstreams {
     /// The parts of a test app behind the edge: its router, its notifications replicas (both,
-    /// unless it runs none) and payments.
+    /// unless it runs none), payments and reservations.
     pub fn of(app: &crate::app::TestApp) -> anyhow::Result<Self> {
         let mut notifications = Vec::new();
         for ws in [&app.notifications_ws, &app.notifications2_ws] {
@@ -40,6 +42,7 @@ impl EdgeUpstreams {
             router: vec![host_port(&app.router_url)?],
             notifications,
             payments: vec![host_port(&app.payments_url)?],
+            reservations: vec![host_port(&app.reservations_url)?],
         })
     }
 }
@@ -296,6 +299,7 @@ fn upstream_blocks(upstreams: &EdgeUpstreams) -> anyhow::Result<String> {
         ("draftr_router", &upstreams.router, true),
         ("draftr_notifications", &upstreams.notifications, false),
         ("draftr_payments", &upstreams.payments, true),
+        ("draftr_reservations", &upstreams.reservations, true),
     ] {
         if servers.is_empty() {
             bail!("the edge needs at least one {name} server");

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 pub mod calendar;
+pub mod calendar_import;
 pub mod reservation;
 
 /// One fact, as published by its owner.

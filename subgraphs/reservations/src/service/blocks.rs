@@ -21,8 +21,11 @@ pub const MAX_BLOCK_NIGHTS: i64 = 366;
 /// The longest note, in characters (after trimming).
 pub const MAX_NOTE_CHARS: usize = 500;
 
-/// Where a block came from. Only `Manual` exists today; feed imports will add theirs.
+/// Where a block came from: the host's `blockDates`.
 pub const SOURCE_MANUAL: &str = "MANUAL";
+
+/// Where a block came from: an event of a calendar feed the host imports (`crate::ical`).
+pub const SOURCE_IMPORTED: &str = "IMPORTED";
 
 /// What a host asks to block.
 #[derive(Debug, Clone)]
@@ -76,7 +79,7 @@ impl ReservationService {
     }
 
     /// Allowed for admins, and the property's host.
-    async fn require_host(
+    pub(super) async fn require_host(
         &self,
         me: &Claims,
         property: Uuid,
@@ -109,6 +112,8 @@ impl ReservationService {
             ends_on: req.to,
             note,
             source: SOURCE_MANUAL.to_owned(),
+            import_id: None,
+            external_uid: None,
             created_by: me.sub,
             created_at: Utc::now(),
         };

@@ -332,9 +332,12 @@ fn outcome(result: &Result<Reservation, Error>) -> BookingOutcome {
         Err(Error::PaymentUnavailable(_)) => BookingOutcome::Unavailable,
         Err(Error::CatalogUnavailable(_)) => BookingOutcome::CatalogUnavailable,
         Err(Error::Invalid { .. } | Error::Forbidden(_)) => BookingOutcome::Invalid,
-        Err(Error::NotFound | Error::PropertyNotFound | Error::ReviewNotFound) => {
-            BookingOutcome::NotFound
-        }
+        Err(
+            Error::NotFound
+            | Error::PropertyNotFound
+            | Error::ReviewNotFound
+            | Error::ImportNotFound,
+        ) => BookingOutcome::NotFound,
         Err(Error::Db(_) | Error::Internal(_)) => BookingOutcome::Error,
     }
 }

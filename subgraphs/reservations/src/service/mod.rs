@@ -11,7 +11,8 @@
 //!   the new nights taken and the old released in one transaction;
 //! - reviews, in `reviews.rs`: a guest's review of a stay that ended, the host's reply, an
 //!   admin's removal, and the reads behind `Property.reviews` and `Property.rating`;
-//! - calendar blocks, in `blocks.rs`: a host taking nights off sale, and removing the block.
+//! - calendar blocks, in `blocks.rs`: a host taking nights off sale, and removing the block;
+//! - iCal feeds, in `ical.rs`: the export URL and feed, and imported feeds synced into blocks.
 //!
 //! Every step after the hold either moves the saga forward or compensates it, and every step
 //! is safe to repeat, because the reconciler ([`crate::reconciler`]) repeats whatever a crash
@@ -22,6 +23,7 @@ mod blocks;
 mod booking;
 mod cancellation;
 mod change;
+pub mod ical;
 mod reviews;
 mod settlement;
 
@@ -79,6 +81,8 @@ pub struct ReservationService {
     rules: BookingSettings,
     reviews: ReviewSettings,
     metrics: ReservationMetrics,
+    /// iCal export and import (`ical.rs`); the defaults until [`Self::with_ical`].
+    ical: ical::Ical,
 }
 
 impl ReservationService {
@@ -97,7 +101,15 @@ impl ReservationService {
             rules,
             reviews,
             metrics,
+            ical: ical::Ical::new(Default::default(), "http://127.0.0.1:4003")
+                .expect("the default iCal settings build"),
         }
+    }
+
+    /// The iCal feeds' settings and tools (export URLs, safe fetching of imports).
+    pub fn with_ical(mut self, ical: ical::Ical) -> Self {
+        self.ical = ical;
+        self
     }
 
     pub fn db(&self) -> &DatabaseConnection {

@@ -46,7 +46,7 @@ pub async fn insert(db: &DatabaseConnection, block: Block) -> Result<Block, Bloc
 
 /// Takes the property's turn (the advisory lock holds and confirmations take), so blocks and
 /// bookings of one property queue instead of waiting on each other's uncommitted claims.
-async fn insert_once(db: &DatabaseConnection, block: Block) -> Result<Block, DbErr> {
+pub(crate) async fn insert_once(db: &DatabaseConnection, block: Block) -> Result<Block, DbErr> {
     let txn = db.begin().await?;
     lock_property(&txn, block.property_id).await?;
     let inserted = block.into_active_model().reset_all().insert(&txn).await?;
@@ -117,7 +117,7 @@ pub async fn ranges(
 }
 
 /// The outbox row announcing the block's change (dates and source, never the note).
-async fn write_event(
+pub(crate) async fn write_event(
     txn: &impl ConnectionTrait,
     kind: CalendarEventKind,
     b: &Block,

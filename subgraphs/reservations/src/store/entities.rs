@@ -119,8 +119,12 @@ pub mod calendar_blocks {
         pub ends_on: Date,
         /// The host's own words; shown to the host and admins only, never in events.
         pub note: Option<String>,
-        /// `MANUAL`, or the import the block came from.
+        /// `MANUAL`, or `IMPORTED` (from a calendar feed: see `import_id`).
         pub source: String,
+        /// The calendar import whose feed the block came from (`IMPORTED` blocks only).
+        pub import_id: Option<Uuid>,
+        /// The feed event's UID (unique per import), so a later sync can move or remove it.
+        pub external_uid: Option<String>,
         /// Who made it: the host, or an admin.
         pub created_by: Uuid,
         pub created_at: DateTimeUtc,

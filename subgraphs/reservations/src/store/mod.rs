@@ -19,6 +19,7 @@ pub mod bookkeeping;
 pub mod changes;
 pub mod entities;
 pub mod hold;
+pub mod ical;
 pub mod queries;
 pub mod reviews;
 pub mod transition;

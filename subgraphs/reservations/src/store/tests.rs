@@ -151,6 +151,8 @@ fn block_of(r: &Reservation, from: &str, to: &str) -> super::blocks::Block {
         ends_on: to.parse().unwrap(),
         note: None,
         source: "MANUAL".into(),
+        import_id: None,
+        external_uid: None,
         created_by: r.host_id,
         created_at: chrono::Utc::now(),
     }
