@@ -2,10 +2,10 @@
 //! the states an email goes through, and the text of each email a reservation event calls for.
 
 use chrono::NaiveDate;
+use draftr_common::events::calendar_import::CalendarImportConflictEvent;
 use draftr_common::events::reservation::{
     Amount, ReservationEvent, ReservationEventKind, StayChange,
 };
-use draftr_common::events::calendar_import::CalendarImportConflictEvent;
 use uuid::Uuid;
 
 /// Which email a notification is (`Notification.kind`, the `kind` column).

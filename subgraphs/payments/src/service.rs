@@ -11,7 +11,7 @@
 //! A refund is of the reservation, under a refund key (`cancel` for a cancellation): it is
 //! spread over the reservation's payments, newest first, one recorded part per payment and
 //! key, and a repeat (or a retry after a crash half way) plans again from the recorded parts
-//! and makes only the missing ones ([`domain::plan_refund`]).
+//! and makes only the missing ones (`domain::plan_refund`).
 //!
 //! An authorization whose outcome is unknown (a crash, a timeout, a 500) is never settled by
 //! sending it again: Stripe replays a stored 500 under the same key for 24 hours and then

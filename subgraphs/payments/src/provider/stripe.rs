@@ -17,7 +17,7 @@
 //! A PaymentIntent's metadata `reservation_id` holds the **charge id**: for the booking's own
 //! payment that is the reservation's id, as it always was; a change's extra charge carries the
 //! change's id there (so a search for one charge never finds the other) and names the
-//! reservation in [`CHANGE_OF`].
+//! reservation in `CHANGE_OF` (`draftr_change_of`).
 
 use std::collections::HashMap;
 use std::str::FromStr;
