@@ -76,7 +76,8 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    let book = |token: String, property: String, check_in: usize| {
+    // A booking of `[check_in, check_out)`: its outcome, and the reservation's id when it got one.
+    let book_stay = |token: String, property: String, check_in: usize, check_out: usize| {
         let client = client.clone();
         let url = url.clone();
         async move {
@@ -86,7 +87,7 @@ async fn main() -> anyhow::Result<()> {
                 &url,
                 BOOK,
                 json!({ "i": {
-                    "propertyId": property, "checkIn": day(check_in), "checkOut": day(check_in + 1),
+                    "propertyId": property, "checkIn": day(check_in), "checkOut": day(check_out),
                     "guests": 2, "paymentMethod": "pm_card_visa",
                     "idempotencyKey": uuid::Uuid::new_v4().to_string(),
                 }}),
@@ -97,12 +98,20 @@ async fn main() -> anyhow::Result<()> {
                 .as_str()
                 .unwrap_or("");
             assert!(code.is_empty() || code == "BOOKING_CONFLICT", "{res}");
-            Outcome {
+            let outcome = Outcome {
                 latency: started.elapsed(),
                 confirmed: res["data"]["createReservation"]["status"] == "CONFIRMED",
                 conflict: code == "BOOKING_CONFLICT",
-            }
+            };
+            let id = res["data"]["createReservation"]["id"]
+                .as_str()
+                .map(str::to_owned);
+            (outcome, id)
         }
+    };
+    let book = |token: String, property: String, check_in: usize| {
+        let stay = book_stay(token, property, check_in, check_in + 1);
+        async move { stay.await.0 }
     };
 
     // Warm-up: connections, query plans.
@@ -148,51 +157,36 @@ async fn main() -> anyhow::Result<()> {
     // apart, so the move (s+1..s+3) and the extension (s+1..s+4) never meet another stay.
     let changes = env_usize("BENCH_CHANGES", 200);
     let start = |i: usize| 400 + (i / 10) * 4;
-    let new_booking = |i: usize| {
-        let (client, url, token, property) = (
-            client.clone(),
-            url.clone(),
-            tokens[i % clients].clone(),
-            properties[i % 10].clone(),
-        );
-        async move {
-            let started = Instant::now();
-            let res = gql(
-                &client,
-                &url,
-                BOOK,
-                json!({ "i": {
-                    "propertyId": property, "checkIn": day(start(i)), "checkOut": day(start(i) + 2),
-                    "guests": 2, "paymentMethod": "pm_card_visa",
-                    "idempotencyKey": uuid::Uuid::new_v4().to_string(),
-                }}),
-                Some(&token),
-            )
-            .await;
-            let id = res["data"]["createReservation"]["id"]
-                .as_str()
-                .map(str::to_owned);
-            (i, id, started.elapsed())
-        }
-    };
     let started = Instant::now();
-    let made: Vec<(usize, Option<String>, Duration)> = futures::stream::iter(0..changes)
-        .map(new_booking)
+    let made: Vec<(usize, Outcome, Option<String>)> = futures::stream::iter(0..changes)
+        .map(|i| {
+            let stay = book_stay(
+                tokens[i % clients].clone(),
+                properties[i % 10].clone(),
+                start(i),
+                start(i) + 2,
+            );
+            async move {
+                let (outcome, id) = stay.await;
+                (i, outcome, id)
+            }
+        })
         .buffer_unordered(clients)
         .collect()
         .await;
     let elapsed = started.elapsed();
-    let ids: Vec<(usize, String)> = made
-        .iter()
-        .map(|(i, id, _)| (*i, id.clone().expect("every two-night stay is free")))
-        .collect();
+    let mut ids = Vec::new();
+    let mut booked = Vec::new();
+    for (i, outcome, id) in made {
+        ids.push((i, id.expect("every two-night stay is free")));
+        booked.push(outcome);
+    }
+    let (new_p50, new_p99) = report("new two-night bookings", booked, elapsed);
     let outcome = |latency, confirmed| Outcome {
         latency,
         confirmed,
         conflict: false,
     };
-    let booked = made.into_iter().map(|(_, _, l)| outcome(l, true)).collect();
-    let (new_p50, new_p99) = report("new two-night bookings", booked, elapsed);
 
     let change = |i: usize, id: String, input: serde_json::Value| {
         let (client, url, token) = (client.clone(), url.clone(), tokens[i % clients].clone());

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::Event;
-use super::reservation::{ContractError, TOPIC, read_contract};
+use super::reservation::{ContractError, read_contract};
 
 /// What happened to the block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -74,13 +74,7 @@ impl CalendarBlockEvent {
 
     /// The bus envelope for this event.
     pub fn to_event(&self) -> Event {
-        Event {
-            id: self.event_id,
-            topic: TOPIC.to_owned(),
-            kind: self.kind.as_str().to_owned(),
-            payload: serde_json::to_value(self).expect("a calendar event serializes"),
-            occurred_at: self.occurred_at,
-        }
+        super::reservation::envelope(self.event_id, self.kind.as_str(), self, self.occurred_at)
     }
 
     /// Reads a bus event. `Ok(None)`: not a calendar kind (a reservation event, or a kind
@@ -122,7 +116,7 @@ mod tests {
     fn what_the_writer_sends_the_reader_reads_and_reservation_readers_skip() {
         let e = sample();
         let envelope = e.to_event();
-        assert_eq!(envelope.topic, TOPIC);
+        assert_eq!(envelope.topic, crate::events::reservation::TOPIC);
         assert_eq!(envelope.kind, "calendar.blocked");
         assert_eq!(envelope.payload["from"], "2027-03-01");
         assert_eq!(envelope.payload["to"], "2027-03-04");

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::Event;
-use super::reservation::{ContractError, TOPIC, read_contract};
+use super::reservation::{ContractError, read_contract};
 
 /// The one kind of this contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -63,13 +63,7 @@ impl CalendarImportConflictEvent {
     pub const VERSION: u32 = 1;
 
     pub fn to_event(&self) -> Event {
-        Event {
-            id: self.event_id,
-            topic: TOPIC.to_owned(),
-            kind: self.kind.as_str().to_owned(),
-            payload: serde_json::to_value(self).expect("a conflict event serializes"),
-            occurred_at: self.occurred_at,
-        }
+        super::reservation::envelope(self.event_id, self.kind.as_str(), self, self.occurred_at)
     }
 
     /// `Ok(None)` for another kind; `Err` for an event of this kind that breaks the contract.

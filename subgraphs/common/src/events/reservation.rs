@@ -163,6 +163,23 @@ pub enum ContractError {
     },
 }
 
+/// The bus envelope of a contract's payload on this topic: what every contract's `to_event`
+/// writes (the reading side is [`read_contract`]).
+pub(crate) fn envelope<T: Serialize>(
+    id: Uuid,
+    kind: &str,
+    payload: &T,
+    occurred_at: DateTime<Utc>,
+) -> Event {
+    Event {
+        id,
+        topic: TOPIC.to_owned(),
+        kind: kind.to_owned(),
+        payload: serde_json::to_value(payload).expect("an event contract serializes to JSON"),
+        occurred_at,
+    }
+}
+
 /// What every contract on this topic checks when it reads an event: the topic; a kind this
 /// build defines (`parse`; `Ok(None)` for another, which readers skip); the version (`missing`
 /// stands for payloads written before versions were recorded); the payload's shape; and the
@@ -223,13 +240,7 @@ impl ReservationEvent {
 
     /// The bus envelope for this event.
     pub fn to_event(&self) -> Event {
-        Event {
-            id: self.event_id,
-            topic: TOPIC.to_owned(),
-            kind: self.kind.as_str().to_owned(),
-            payload: serde_json::to_value(self).expect("a reservation event serializes"),
-            occurred_at: self.occurred_at,
-        }
+        envelope(self.event_id, self.kind.as_str(), self, self.occurred_at)
     }
 
     /// Reads a bus event. `Ok(None)`: a reservation event of a kind this build does not define,

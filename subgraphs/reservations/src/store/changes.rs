@@ -204,18 +204,23 @@ pub async fn fail(
 
 /// The extra charge was captured.
 pub async fn mark_captured(db: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
-    Entity::update_many()
-        .col_expr(Column::Captured, Expr::value(true))
-        .filter(Column::Id.eq(id))
-        .exec(db)
-        .await?;
-    Ok(())
+    set_flag(db, id, Column::Captured, true).await
 }
 
 /// The refund (APPLIED) or the void (FAILED) the change owed is done.
 pub async fn clear_compensation(db: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+    set_flag(db, id, Column::CompensationPending, false).await
+}
+
+async fn set_flag(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    column: Column,
+    value: bool,
+) -> Result<(), DbErr> {
     Entity::update_many()
-        .col_expr(Column::CompensationPending, Expr::value(false))
+        .col_expr(column, Expr::value(value))
+        .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(Column::Id.eq(id))
         .exec(db)
         .await?;
