@@ -38,7 +38,9 @@ const UP: &[&str] = &[
     )",
     "CREATE INDEX calendar_imports_property_idx ON calendar_imports (property_id)",
     "CREATE INDEX calendar_imports_poll_idx ON calendar_imports (next_poll_at)",
-    "ALTER TABLE calendar_blocks ADD COLUMN import_id uuid",
+    // A block made from a feed names its import, and the database keeps it from outliving the
+    // import: a sync inserting a block for an import removed meanwhile is refused.
+    "ALTER TABLE calendar_blocks ADD COLUMN import_id uuid REFERENCES calendar_imports (id)",
     "ALTER TABLE calendar_blocks ADD COLUMN external_uid varchar(255)",
     "CREATE UNIQUE INDEX calendar_blocks_import_uid ON calendar_blocks (import_id, external_uid)",
 ];

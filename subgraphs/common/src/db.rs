@@ -205,6 +205,15 @@ pub fn violates(err: &DbErr, constraint: Constraint) -> bool {
     }
 }
 
+/// Whether `err` is a foreign key refusing a write, whichever it is: SQLite does not say which
+/// (its message names no constraint), so callers use this where only one can apply.
+pub fn violates_foreign_key(err: &DbErr) -> bool {
+    matches!(
+        error_code(err).as_deref(),
+        Some(codes::PG_FOREIGN_KEY | codes::SQLITE_FOREIGN_KEY)
+    )
+}
+
 /// PostgreSQL's deadlock detector aborted this statement (SQLSTATE `40P01`); retrying the
 /// transaction decides it. SQLite has one writer at a time and never reports one.
 pub fn is_deadlock(err: &DbErr) -> bool {

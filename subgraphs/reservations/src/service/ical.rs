@@ -238,7 +238,7 @@ impl ReservationService {
             return Ok(false);
         };
         require_owner(me, &row)?;
-        let removed = store::delete_import(&self.db, id).await?;
+        let removed = store::delete_import(&self.db, id, row.property_id).await?;
         if removed {
             tracing::info!(import.id = %id, property.id = %row.property_id, "calendar import removed");
         }
@@ -370,6 +370,10 @@ impl ReservationService {
                     match store::insert_block(&self.db, block).await? {
                         Inserted::Block | Inserted::Already => {}
                         Inserted::Overlap => conflicts.push(conflict()),
+                        Inserted::ImportGone => {
+                            tracing::info!(import.id = %row.id, "calendar import removed during its sync; stopped");
+                            return Ok(());
+                        }
                     }
                 }
             }

@@ -6,7 +6,7 @@
 //! date search follows.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use draftr_common::db::{is_deadlock, violates};
+use draftr_common::db::{is_deadlock, violates, violates_foreign_key};
 use draftr_common::events::calendar::CalendarEventKind;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -295,6 +295,8 @@ pub async fn move_block(
             Ok(Some(b)) => return Ok(b),
             Ok(None) => return Err(MoveError::Gone),
             Err(e) if violates(&e, CALENDAR_NO_OVERLAP) => return Err(MoveError::Overlap),
+            // The import was removed meanwhile, and its blocks with it.
+            Err(e) if violates_foreign_key(&e) => return Err(MoveError::Gone),
             Err(e) if attempt < 5 && is_deadlock(&e) => {}
             Err(e) => return Err(MoveError::Db(e)),
         }
@@ -344,6 +346,8 @@ pub enum Inserted {
     Overlap,
     /// A concurrent sync of the same import inserted the event's block first.
     Already,
+    /// The import was removed meanwhile (the foreign key refused the block): stop syncing it.
+    ImportGone,
 }
 
 /// Inserts an imported block. A refusal is told apart from a concurrent sync's insert of the
@@ -354,6 +358,7 @@ pub async fn insert_block(db: &DatabaseConnection, block: Block) -> Result<Inser
     match blocks::insert(db, block).await {
         Ok(_) => Ok(Inserted::Block),
         Err(BlockError::Db(e)) if violates(&e, IMPORT_UID) => Ok(Inserted::Already),
+        Err(BlockError::Db(e)) if violates_foreign_key(&e) => Ok(Inserted::ImportGone),
         Err(BlockError::Overlap) => {
             use calendar_blocks::{Column, Entity};
             let twin = Entity::find()
@@ -372,14 +377,27 @@ pub async fn insert_block(db: &DatabaseConnection, block: Block) -> Result<Inser
 }
 
 /// Removes the import and every block made from it (each with its `calendar.unblocked`
-/// event), in one transaction; false when it was gone already.
-pub async fn delete_import(db: &DatabaseConnection, import: Uuid) -> Result<bool, Error> {
+/// event), in one transaction; false when it was gone already. It takes the property's turn
+/// first, as block inserts do, and its first statement is a write (so SQLite starts it as the
+/// writer): a sync inserting a block meanwhile either commits first (and the block is removed
+/// here) or comes after (and the foreign key refuses it), never leaving a block behind.
+pub async fn delete_import(
+    db: &DatabaseConnection,
+    import: Uuid,
+    property: Uuid,
+) -> Result<bool, Error> {
     let txn = db.begin().await?;
-    let removed = calendar_imports::Entity::delete_by_id(import)
+    lock_property(&txn, property).await?;
+    let present = calendar_imports::Entity::update_many()
+        .col_expr(
+            calendar_imports::Column::Status,
+            Expr::col(calendar_imports::Column::Status),
+        )
+        .filter(calendar_imports::Column::Id.eq(import))
         .exec(&txn)
         .await?
         .rows_affected;
-    if removed == 0 {
+    if present == 0 {
         txn.rollback().await?;
         return Ok(false);
     }
@@ -389,6 +407,9 @@ pub async fn delete_import(db: &DatabaseConnection, import: Uuid) -> Result<bool
             .await?;
         blocks::write_event(&txn, CalendarEventKind::Unblocked, &block).await?;
     }
+    calendar_imports::Entity::delete_by_id(import)
+        .exec(&txn)
+        .await?;
     txn.commit().await?;
     Ok(true)
 }
@@ -453,6 +474,7 @@ mod tests {
     test_on_both_backends!(
         of_racing_pollers_one_claims_a_due_feed,
         generations_start_at_zero_and_rotate_by_one,
+        a_block_for_a_removed_import_is_refused_and_removing_takes_its_blocks,
     );
 
     async fn database(backend: Backend) -> (TestDatabase, DatabaseConnection) {
@@ -515,5 +537,57 @@ mod tests {
         assert_eq!(rotate(&db, p).await.unwrap(), 2);
         assert_eq!(generation(&db, p).await.unwrap(), 2);
         assert_eq!(generation(&db, Uuid::now_v7()).await.unwrap(), 0);
+    }
+
+    fn imported_block(of: &CalendarImport, uid: &str, from: i64) -> Block {
+        let today = Utc::now().date_naive();
+        Block {
+            id: Uuid::now_v7(),
+            property_id: of.property_id,
+            host_id: of.host_id,
+            starts_on: today + Duration::days(from),
+            ends_on: today + Duration::days(from + 2),
+            note: None,
+            source: "IMPORTED".into(),
+            import_id: Some(of.id),
+            external_uid: Some(uid.into()),
+            created_by: of.created_by,
+            created_at: Utc::now(),
+        }
+    }
+
+    /// The race a sync and a removal can run: whichever commits first, no imported block
+    /// outlives its import (without the foreign key, the late insert would stay for good).
+    async fn a_block_for_a_removed_import_is_refused_and_removing_takes_its_blocks(
+        backend: Backend,
+    ) {
+        let (_test, db) = database(backend).await;
+        let row = import(Utc::now());
+        insert_import(&db, row.clone()).await.unwrap();
+        let first = insert_block(&db, imported_block(&row, "a", 10))
+            .await
+            .unwrap();
+        assert!(matches!(first, Inserted::Block), "{first:?}");
+        assert!(delete_import(&db, row.id, row.property_id).await.unwrap());
+        assert!(blocks_of_import(&db, row.id).await.unwrap().is_empty());
+        assert!(!delete_import(&db, row.id, row.property_id).await.unwrap());
+
+        // A sync still running inserts after the removal committed: refused.
+        let late = insert_block(&db, imported_block(&row, "b", 20))
+            .await
+            .unwrap();
+        assert!(matches!(late, Inserted::ImportGone), "{late:?}");
+        assert!(blocks_of_import(&db, row.id).await.unwrap().is_empty());
+        // A manual block (no import) is unaffected.
+        let manual = Block {
+            import_id: None,
+            external_uid: None,
+            source: "MANUAL".into(),
+            ..imported_block(&row, "c", 30)
+        };
+        assert!(matches!(
+            insert_block(&db, manual).await.unwrap(),
+            Inserted::Block
+        ));
     }
 }
