@@ -244,13 +244,35 @@ mod tests {
             );
         }
 
-        // A page of reservations: one statement for all their payments (and one for the
-        // booking payments), however many reservations.
+        // A page of reservations: their payments (and their booking payments) are read in
+        // batches, not one statement per reservation. 22 reservations with payments cost a
+        // handful of statements where one per reservation would be 44. The DataLoaders batch
+        // what arrives within their 1 ms window, so a busy machine may split a batch in two
+        // (seen once, under a parallel release build, with a page of 3); the bound allows for
+        // that and still fails without batching.
+        let mut page = vec![r, other];
+        for _ in 0..20 {
+            let id = Uuid::now_v7();
+            service
+                .authorize(AuthorizeRequest {
+                    reservation_id: id,
+                    charge_id: id,
+                    guest_id: guest,
+                    host_id: host,
+                    amount: 30_000,
+                    currency: "EUR".into(),
+                    payment_method: "pm_card_visa".into(),
+                })
+                .await
+                .unwrap();
+            page.push(id);
+        }
+        page.push(Uuid::now_v7());
         let before = statements.get();
         let out = run(
             &schema,
             Request::new(PAYMENTS)
-                .variables(reps(&[r, other, Uuid::now_v7()]))
+                .variables(reps(&page))
                 .data(user(guest, Role::Guest)),
         )
         .await;
@@ -260,11 +282,17 @@ mod tests {
             .iter()
             .map(|e| e["payments"].as_array().unwrap().len())
             .collect();
-        assert_eq!(counts, [2, 1, 0], "{out}");
+        let expected: Vec<usize> = [2, 1].into_iter().chain([1; 20]).chain([0]).collect();
+        assert_eq!(counts, expected, "{out}");
+        let cost = statements.get() - before;
+        println!(
+            "payments statements for a page of {} reservations: {cost}",
+            page.len()
+        );
         assert!(
-            statements.get() - before <= 2,
-            "{} statements",
-            statements.get() - before
+            cost <= 8,
+            "{cost} statements for {} reservations",
+            page.len()
         );
     }
 
