@@ -138,6 +138,42 @@ async fn moving_a_stay_by_one_night_overlapping_itself_succeeds_once_and_is_anno
     // The same key again: the same answer, nothing changed twice, one event.
     let again = change(&app, &guest, &id, input.clone()).await;
     assert_eq!(again.ok()["changeReservation"]["checkIn"], day(21));
+    // Two copies of one request at once (a client retrying before the first answer), for a
+    // longer stay so both copies go through the authorization: both get the changed stay, it
+    // changes once, and the difference is charged once.
+    let before = app.provider.counts();
+    let twice = json!({ "checkIn": day(22), "checkOut": day(26), "idempotencyKey": key() });
+    let (a, b) = futures::join!(
+        change(&app, &guest, &id, twice.clone()),
+        change(&app, &guest, &id, twice.clone())
+    );
+    for res in [&a, &b] {
+        let r = &res.ok()["changeReservation"];
+        assert_eq!(
+            (r["checkIn"].as_str(), &r["total"]["amount"]),
+            (Some(day(22).as_str()), &json!(40_000)),
+            "{}",
+            res.body
+        );
+    }
+    let after = app.provider.counts();
+    assert_eq!(
+        (
+            after.authorizations - before.authorizations,
+            after.captures - before.captures
+        ),
+        (1, 1),
+        "the difference charged once"
+    );
+    // And back, so the rest of the test sees the stay where the first change put it.
+    change(
+        &app,
+        &guest,
+        &id,
+        json!({ "checkIn": day(21), "checkOut": day(24), "idempotencyKey": key() }),
+    )
+    .await
+    .ok();
     let other = change(
         &app,
         &guest,
@@ -157,11 +193,12 @@ async fn moving_a_stay_by_one_night_overlapping_itself_succeeds_once_and_is_anno
             "SELECT COUNT(*) AS n FROM outbox WHERE kind = 'reservation.changed'"
         )
         .await,
-        1
+        3,
+        "the first change, the doubled one once, and the move back"
     );
     assert_eq!(
         reservations_count(&app, "SELECT COUNT(*) AS n FROM reservation_changes").await,
-        1
+        3
     );
 
     // The guest's subscriber sees it; the guest and the host get one email each.
@@ -177,27 +214,30 @@ async fn moving_a_stay_by_one_night_overlapping_itself_succeeds_once_and_is_anno
         pushed["data"]["reservationStatusChanged"]["status"],
         "CONFIRMED"
     );
-    wait_until("two change emails", Duration::from_secs(15), async || {
-        app.smtp.messages().len() >= 4
+    // Three changes (the first, the doubled one, the move back): one email to each side per
+    // change, no more.
+    wait_until("six change emails", Duration::from_secs(15), async || {
+        app.smtp.messages().len() >= 8
     })
     .await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     let messages = app.smtp.messages();
-    assert_eq!(messages.len(), 4, "one change email each, no more");
-    let changed: Vec<_> = messages[2..].to_vec();
-    let to = |who: &str| {
-        changed
+    assert_eq!(
+        messages.len(),
+        8,
+        "one change email each per change, no more"
+    );
+    for (who, address) in [("guest", &guest_email), ("host", &host_email)] {
+        let mine: Vec<&String> = messages
             .iter()
-            .find(|m| header(m, "To").is_some_and(|t| t.contains(who)))
-            .unwrap_or_else(|| panic!("a change email to {who}"))
-            .clone()
-    };
-    for (m, who) in [(to(&guest_email), "guest"), (to(&host_email), "host")] {
-        let subject = header(&m, "Subject").unwrap();
-        assert!(subject.contains("changed"), "{who}: {subject}");
+            .filter(|m| header(m, "To").is_some_and(|t| t.contains(address.as_str())))
+            .filter(|m| header(m, "Subject").is_some_and(|s| s.contains("changed")))
+            .collect();
+        assert_eq!(mine.len(), 3, "{who}: {mine:?}");
         assert!(
-            m.contains(&day(21)) && m.contains(&day(24)),
-            "{who}: new dates in\n{m}"
+            mine.iter()
+                .any(|m| m.contains(&day(21)) && m.contains(&day(24))),
+            "{who}: the first change's new dates"
         );
     }
 }

@@ -256,8 +256,14 @@ impl ReservationService {
             Applied::Conflict => ChangeFailure::Conflict,
             Applied::Superseded => ChangeFailure::Superseded,
             Applied::NotPending => {
-                // The reconciler ended it (the request was too slow); it voids any charge.
-                return Err(Error::PaymentUnavailable(CHANGE_TOO_SLOW));
+                // Another request for the same key finished it first (answer as it did), or
+                // the reconciler ended it because this one was too slow (it voids any charge).
+                let now = changes::require(&self.db, change.id).await?;
+                return match ChangeStatus::parse(&now.status)? {
+                    ChangeStatus::Applied => self.require(now.reservation_id).await,
+                    ChangeStatus::Failed => Err(failed_change(&now)?),
+                    ChangeStatus::Pending => Err(Error::PaymentUnavailable(CHANGE_TOO_SLOW)),
+                };
             }
         };
         changes::fail(&self.db, change.id, failure, payment_id.is_some()).await?;
