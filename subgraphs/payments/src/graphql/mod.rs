@@ -121,20 +121,27 @@ mod tests {
         let service = Arc::new(PaymentService::new(db, Arc::new(SimulatedProvider::new())));
         let schema = schema(service.clone(), &LimitSettings::default());
         let (guest, host) = (Uuid::now_v7(), Uuid::now_v7());
+        // A reservation's own payment of 300.00 EUR, authorized.
+        let booked = |id: Uuid| {
+            let service = service.clone();
+            async move {
+                service
+                    .authorize(AuthorizeRequest {
+                        reservation_id: id,
+                        charge_id: id,
+                        guest_id: guest,
+                        host_id: host,
+                        amount: 30_000,
+                        currency: "EUR".into(),
+                        payment_method: "pm_card_visa".into(),
+                    })
+                    .await
+                    .unwrap();
+            }
+        };
         let (r, other) = (Uuid::now_v7(), Uuid::now_v7());
         for id in [r, other] {
-            service
-                .authorize(AuthorizeRequest {
-                    reservation_id: id,
-                    charge_id: id,
-                    guest_id: guest,
-                    host_id: host,
-                    amount: 30_000,
-                    currency: "EUR".into(),
-                    payment_method: "pm_card_visa".into(),
-                })
-                .await
-                .unwrap();
+            booked(id).await;
         }
 
         // A change's extra charge, through the service-only API.
@@ -253,18 +260,7 @@ mod tests {
         let mut page = vec![r, other];
         for _ in 0..20 {
             let id = Uuid::now_v7();
-            service
-                .authorize(AuthorizeRequest {
-                    reservation_id: id,
-                    charge_id: id,
-                    guest_id: guest,
-                    host_id: host,
-                    amount: 30_000,
-                    currency: "EUR".into(),
-                    payment_method: "pm_card_visa".into(),
-                })
-                .await
-                .unwrap();
+            booked(id).await;
             page.push(id);
         }
         page.push(Uuid::now_v7());
