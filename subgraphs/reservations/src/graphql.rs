@@ -1064,9 +1064,11 @@ mod tests {
         // async-graphql joins more than 30 `_entities` in a `FuturesUnordered`, which may yield
         // before it has polled them all; if the loader's 1 ms delay runs out in such a gap (a
         // slow debug build on a loaded machine: 3 batches were seen once), the rest of the page
-        // is another batch. What is checked is that the statements do not follow the page:
-        // at most one per ten properties, where one per property would be 50.
-        assert_eq!(cost[0], 1, "statements for 10 properties: {cost:?}");
+        // is another batch. The same happens with 10 when the resolving thread is preempted
+        // for over 1 ms (2 statements were seen once, in a CI run). What is checked is that the
+        // statements do not follow the page: at most 2 for 10 properties and 5 for 50, where
+        // one per property would be 10 and 50.
+        assert!(cost[0] <= 2, "statements for 10 properties: {cost:?}");
         assert!(cost[1] <= 5, "statements for 50 properties: {cost:?}");
     }
 
