@@ -174,7 +174,7 @@ impl ReservationService {
                 return Err(Error::PaymentUnavailable(OUTCOME_UNKNOWN));
             }
             Err(CallError::Refused { code, message, .. }) => {
-                let (failure, err) = refusal(&code, message);
+                let (failure, err) = refusal::<FailureCode>(&code, message);
                 // Declined: nothing was authorized, nothing to compensate.
                 self.fail(held.id, failure, false).await?;
                 return Err(err);
@@ -342,24 +342,52 @@ fn outcome(result: &Result<Reservation, Error>) -> BookingOutcome {
     }
 }
 
-/// What is recorded, and what the guest is told, when payments refuses an authorization.
-fn refusal(code: &str, message: String) -> (FailureCode, Error) {
-    if code == ErrorCode::PaymentDeclined.as_str() {
-        (
-            FailureCode::PaymentDeclined,
-            Error::PaymentDeclined(message),
-        )
+/// How payments refused an authorization (of a booking, or of a change's difference).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refused {
+    Declined,
+    BadPaymentMethod,
+    Other,
+}
+
+impl From<Refused> for FailureCode {
+    fn from(r: Refused) -> Self {
+        match r {
+            Refused::Declined => Self::PaymentDeclined,
+            Refused::BadPaymentMethod => Self::BadUserInput,
+            Refused::Other => Self::Internal,
+        }
+    }
+}
+
+impl From<Refused> for crate::domain::ChangeFailure {
+    fn from(r: Refused) -> Self {
+        match r {
+            Refused::Declined => Self::PaymentDeclined,
+            Refused::BadPaymentMethod => Self::BadUserInput,
+            Refused::Other => Self::Internal,
+        }
+    }
+}
+
+/// What is recorded (a booking's [`FailureCode`] or a change's
+/// [`ChangeFailure`](crate::domain::ChangeFailure)), and what the guest is told, when payments
+/// refuses an authorization.
+pub(super) fn refusal<F: From<Refused>>(code: &str, message: String) -> (F, Error) {
+    let (refused, err) = if code == ErrorCode::PaymentDeclined.as_str() {
+        (Refused::Declined, Error::PaymentDeclined(message))
     } else if code == ErrorCode::BadUserInput.as_str() {
         (
-            FailureCode::BadUserInput,
+            Refused::BadPaymentMethod,
             Error::invalid("paymentMethod", message),
         )
     } else {
         (
-            FailureCode::Internal,
+            Refused::Other,
             Error::Internal(anyhow::anyhow!("payments refused: {code}: {message}")),
         )
-    }
+    };
+    (refused.into(), err)
 }
 
 /// The answer to a repeated idempotency key, when it is an answer: the same reservation, or
@@ -615,15 +643,15 @@ mod tests {
 
     #[test]
     fn payments_refusals_are_recorded_and_explained() {
-        let (code, err) = refusal("PAYMENT_DECLINED", "card declined".into());
+        let (code, err) = refusal::<FailureCode>("PAYMENT_DECLINED", "card declined".into());
         assert_eq!(code, FailureCode::PaymentDeclined);
         assert!(matches!(err, Error::PaymentDeclined(m) if m == "card declined"));
-        let (code, err) = refusal("BAD_USER_INPUT", "no such payment method".into());
+        let (code, err) = refusal::<FailureCode>("BAD_USER_INPUT", "no such payment method".into());
         assert_eq!(code, FailureCode::BadUserInput);
         assert!(
             matches!(err, Error::Invalid { field: "paymentMethod", ref message } if message == "no such payment method")
         );
-        let (code, err) = refusal("FORBIDDEN", "who are you".into());
+        let (code, err) = refusal::<FailureCode>("FORBIDDEN", "who are you".into());
         assert_eq!(code, FailureCode::Internal);
         let Error::Internal(cause) = err else {
             panic!("{err:?}")

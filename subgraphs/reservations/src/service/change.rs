@@ -24,6 +24,7 @@ use draftr_common::{Claims, ErrorCode};
 use sea_orm::Set;
 use uuid::Uuid;
 
+use super::booking::refusal;
 use super::{Reservation, ReservationService};
 use crate::clients::AuthorizeCall;
 use crate::domain::{
@@ -222,10 +223,7 @@ impl ReservationService {
     ) -> Result<Reservation, Error> {
         let difference = change.difference();
         let payment_id = if difference > 0 {
-            match self.authorize_difference(row, &change, request_id).await {
-                Ok(id) => Some(id),
-                Err(Stop(err)) => return Err(err),
-            }
+            Some(self.authorize_difference(row, &change, request_id).await?)
         } else {
             None
         };
@@ -250,8 +248,9 @@ impl ReservationService {
         let failure = match applied {
             Applied::Done(stay) => {
                 tracing::info!(reservation.id = %stay.id, change.id = %change.id, refund.amount = refund, "reservation changed");
+                // Settling moves money and the change's own flags, never the stay's row.
                 self.settle_change(change.id, request_id).await;
-                return self.require(stay.id).await;
+                return Ok(*stay);
             }
             Applied::Conflict => ChangeFailure::Conflict,
             Applied::Superseded => ChangeFailure::Superseded,
@@ -281,7 +280,7 @@ impl ReservationService {
         row: &Reservation,
         change: &ChangeRow,
         request_id: &str,
-    ) -> Result<Uuid, Stop> {
+    ) -> Result<Uuid, Error> {
         let call = AuthorizeCall {
             reservation_id: row.id,
             charge_id: Some(change.id),
@@ -297,10 +296,10 @@ impl ReservationService {
                 if code == ErrorCode::PaymentOutcomeUnknown.as_str() =>
             {
                 tracing::warn!(change.id = %change.id, "authorization of a change's difference outcome unknown; the change waits");
-                return Err(Stop(Error::PaymentUnavailable(CHANGE_OUTCOME_UNKNOWN)));
+                return Err(Error::PaymentUnavailable(CHANGE_OUTCOME_UNKNOWN));
             }
             Err(CallError::Refused { code, message, .. }) => {
-                let (failure, err) = change_refusal(&code, message);
+                let (failure, err) = refusal::<ChangeFailure>(&code, message);
                 (failure, false, err)
             }
             Err(CallError::Unavailable { reason, .. }) => {
@@ -312,16 +311,13 @@ impl ReservationService {
                 )
             }
         };
-        match changes::fail(&self.db, change.id, failure, compensate).await {
-            Ok(_) => {}
-            Err(e) => return Err(Stop(e)),
-        }
+        changes::fail(&self.db, change.id, failure, compensate).await?;
         if compensate {
             let service = Arc::clone(self);
             let (id, request_id) = (change.id, request_id.to_owned());
             tokio::spawn(async move { service.settle_change(id, &request_id).await });
         }
-        Err(Stop(err))
+        Err(err)
     }
 
     /// Moves whatever money a change still owes: captures an applied change's extra charge,
@@ -394,29 +390,6 @@ impl ReservationService {
     /// Changes with money still to move, for the reconciler.
     pub(crate) async fn unsettled_changes(&self) -> Result<Vec<ChangeRow>, Error> {
         changes::unsettled(&self.db).await
-    }
-}
-
-/// An answer that ends the change request.
-struct Stop(Error);
-
-/// What is recorded, and what the guest is told, when payments refuses the difference.
-fn change_refusal(code: &str, message: String) -> (ChangeFailure, Error) {
-    if code == ErrorCode::PaymentDeclined.as_str() {
-        (
-            ChangeFailure::PaymentDeclined,
-            Error::PaymentDeclined(message),
-        )
-    } else if code == ErrorCode::BadUserInput.as_str() {
-        (
-            ChangeFailure::BadUserInput,
-            Error::invalid("paymentMethod", message),
-        )
-    } else {
-        (
-            ChangeFailure::Internal,
-            Error::Internal(anyhow::anyhow!("payments refused: {code}: {message}")),
-        )
     }
 }
 
@@ -527,12 +500,12 @@ mod tests {
         };
         assert!(failed_change(&unknown).is_err());
 
-        let (f, e) = change_refusal("PAYMENT_DECLINED", "no".into());
+        let (f, e) = refusal::<ChangeFailure>("PAYMENT_DECLINED", "no".into());
         assert_eq!(f, ChangeFailure::PaymentDeclined);
         assert!(matches!(e, Error::PaymentDeclined(m) if m == "no"));
-        let (f, _) = change_refusal("BAD_USER_INPUT", "no such pm".into());
+        let (f, _) = refusal::<ChangeFailure>("BAD_USER_INPUT", "no such pm".into());
         assert_eq!(f, ChangeFailure::BadUserInput);
-        let (f, e) = change_refusal("FORBIDDEN", "who".into());
+        let (f, e) = refusal::<ChangeFailure>("FORBIDDEN", "who".into());
         assert_eq!(f, ChangeFailure::Internal);
         assert!(matches!(e, Error::Internal(_)));
     }

@@ -41,8 +41,8 @@ pub mod reservations {
         /// check-in this stay has had, so moving a stay later cannot make a late cancellation
         /// an early one.
         pub fn notice_from(&self) -> Date {
-            self.policy_check_in
-                .map_or(self.check_in, |p| p.min(self.check_in))
+            // A change stores the earlier of the two already (see `store::changes::apply`).
+            self.policy_check_in.unwrap_or(self.check_in)
         }
     }
 
